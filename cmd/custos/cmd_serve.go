@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/internal/node"
+	"github.com/custos/custos/internal/web"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the API and web interface",
+		Long: `Serve Custos over HTTP(S). On first start it initializes the data directory
+like 'custos init' and prints how to log in.
+
+Plain HTTP is allowed only on a loopback address. Any other address needs TLS:
+--tls-cert/--tls-key, or --tls self-signed to generate and keep a certificate in
+the data directory.`,
+		Example: `  custos serve --data ./data --addr 127.0.0.1:8080
+  custos serve --addr 0.0.0.0:8443 --tls self-signed`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runServe() },
+	}
+	f := cmd.Flags()
+	f.StringVar(&a.cfg.Addr, "addr", a.cfg.Addr, "listen address HOST:PORT (env CUSTOS_ADDR)")
+	f.StringVar(&a.cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&a.cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.StringVar(&a.cfg.TLSMode, "tls", "", `"self-signed": generate and keep a certificate in the data directory`)
+	f.StringVar(&a.cfg.LogLevel, "log-level", a.cfg.LogLevel, "debug, info, warn or error (env CUSTOS_LOG_LEVEL)")
+	return cmd
+}
+
+func (a *app) runServe() error {
+	if err := a.cfg.ValidateServe(); err != nil {
+		return usageError{err}
+	}
+	log := a.logger()
+	n, err := node.Open(a.ctx, a.cfg, node.Options{Create: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	scheme := "http"
+	var tlsCfg *tls.Config
+	if a.cfg.TLS() {
+		scheme = "https"
+		if tlsCfg, err = a.tlsConfig(); err != nil {
+			return err
+		}
+	}
+	url := scheme + "://" + a.cfg.Addr
+	if n.Created {
+		fmt.Fprintf(a.stdout, "Initialized Custos in %s (database: %s).\n", a.cfg.DataDir, n.DB.Location)
+	}
+	fa, err := n.EnsureFirstAdmin(a.ctx, "system", a.env.get("CUSTOS_ADMIN_EMAIL"), a.env.get("CUSTOS_ADMIN_PASSWORD"))
+	if err != nil {
+		return err
+	}
+	printFirstAdmin(a.stdout, fa, url)
+
+	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil})
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      10 * time.Minute, // exports stream for a while
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsCfg,
+		ErrorLog:          nil,
+	}
+	fmt.Fprintf(a.stdout, "Custos is serving on %s (data: %s). Press Ctrl-C to stop.\n", url, a.cfg.DataDir)
+	log.Info("serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "database", n.DB.Location)
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-a.ctx.Done():
+	}
+	log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (a *app) tlsConfig() (*tls.Config, error) {
+	certFile, keyFile := a.cfg.TLSCert, a.cfg.TLSKey
+	if a.cfg.TLSMode == "self-signed" {
+		dir := filepath.Join(a.cfg.DataDir, "tls")
+		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
+			if err := selfSigned(dir, certFile, keyFile); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// selfSigned writes a P-256 certificate for this host, valid for a year.
+func selfSigned(dir, certFile, keyFile string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "Custos self-signed", Organization: []string{"Custos"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if host != "" {
+		tmpl.DNSNames = append(tmpl.DNSNames, host)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}

@@ -1,0 +1,126 @@
+// Package config holds Custos's settings: defaults, CUSTOS_* environment
+// variables and command-line flags, validated once and passed down as a value.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a Custos node.
+type Config struct {
+	DataDir string // CUSTOS_DATA, --data: database (SQLite), root key, TLS files
+	DB      string // CUSTOS_DB, --db: postgres:// URL; empty means SQLite in DataDir
+
+	Addr     string // CUSTOS_ADDR, --addr
+	TLSCert  string // --tls-cert
+	TLSKey   string // --tls-key
+	TLSMode  string // --tls: "" or "self-signed"
+	LogLevel string // CUSTOS_LOG_LEVEL: debug, info, warn, error
+
+	SessionIdle     time.Duration
+	SessionLifetime time.Duration
+	KeyCacheSize    int
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		DataDir:         "./data",
+		Addr:            "127.0.0.1:8080",
+		LogLevel:        "info",
+		SessionIdle:     30 * time.Minute,
+		SessionLifetime: 12 * time.Hour,
+		KeyCacheSize:    10000,
+	}
+}
+
+// FromEnv overlays CUSTOS_* environment variables (lookup is os.LookupEnv in
+// production, a map in tests).
+func (c *Config) FromEnv(lookup func(string) (string, bool)) {
+	if v, ok := lookup("CUSTOS_DATA"); ok && v != "" {
+		c.DataDir = v
+	}
+	if v, ok := lookup("CUSTOS_DB"); ok && v != "" {
+		c.DB = v
+	}
+	if v, ok := lookup("CUSTOS_ADDR"); ok && v != "" {
+		c.Addr = v
+	}
+	if v, ok := lookup("CUSTOS_LOG_LEVEL"); ok && v != "" {
+		c.LogLevel = v
+	}
+}
+
+// DatabaseDSN is what store.Open takes.
+func (c Config) DatabaseDSN() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.DataDir, "custos.db")
+}
+
+// RootKeyPath is the local root key file.
+func (c Config) RootKeyPath() string { return filepath.Join(c.DataDir, "root.key") }
+
+// Validate checks the settings that do not depend on the serving address.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("data directory must not be empty"))
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		errs = append(errs, errors.New("--db must be a postgres:// URL (leave it empty for the embedded SQLite database)"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log level must be debug, info, warn or error"))
+	}
+	if c.KeyCacheSize <= 0 {
+		errs = append(errs, errors.New("key cache size must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateServe adds the checks of `custos serve`: plain HTTP only on a
+// loopback address; anything else needs TLS.
+func (c Config) ValidateServe() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("--addr must be HOST:PORT, e.g. 127.0.0.1:8080")
+	}
+	switch c.TLSMode {
+	case "", "self-signed":
+	default:
+		return fmt.Errorf("--tls takes only \"self-signed\" (or give --tls-cert and --tls-key)")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLSCert != "" && c.TLSMode != "" {
+		return errors.New("give either --tls self-signed or --tls-cert/--tls-key, not both")
+	}
+	if !c.TLS() && !isLoopback(host) {
+		return fmt.Errorf("refusing plain HTTP on %s: it is not a loopback address; use --tls self-signed or --tls-cert/--tls-key", c.Addr)
+	}
+	return nil
+}
+
+// TLS reports whether serve uses TLS.
+func (c Config) TLS() bool { return c.TLSMode != "" || c.TLSCert != "" }
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,530 @@
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/normalize"
+	"github.com/custos/custos/internal/store"
+)
+
+// visibleCustomer loads the customer row in scope or returns store.ErrNotFound.
+func visibleCustomer(ctx context.Context, tx *store.Tx, p access.Principal, id string) (store.Customer, error) {
+	return tx.GetCustomer(ctx, access.CustomerScope(p), id)
+}
+
+func (s *Service) openContact(ctx context.Context, tx *store.Tx, r store.Contact) (Contact, error) {
+	dk, err := s.keys.DataKey(ctx, tx, r.CustomerID, r.KeyVersion)
+	if err != nil {
+		return Contact{}, err
+	}
+	o := &opener{s: s, key: dk, table: "contacts", id: r.ID}
+	c := Contact{ID: r.ID, CustomerID: r.CustomerID, Name: o.str("name", r.Name), Title: o.str("title", r.Title),
+		Phones: o.list("phones", r.Phones), Emails: o.list("emails", r.Emails), Notes: o.str("notes", r.Notes),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version}
+	return c, o.err
+}
+
+func applyContact(c *Contact, in ContactFields, creating bool) ([]string, error) {
+	var fe fieldErrs
+	var changed []string
+	if in.Name != nil {
+		n, err := normalize.Name(*in.Name)
+		if err != nil {
+			fe.add("name", err)
+		} else if n != c.Name {
+			c.Name, changed = n, append(changed, "name")
+		}
+	} else if creating {
+		fe.addf("name", "is required")
+	}
+	text := func(field string, dst, src *string, max int) {
+		if src == nil {
+			return
+		}
+		v, err := normalize.Text(*src, max)
+		if err != nil {
+			fe.add(field, err)
+			return
+		}
+		if v != *dst {
+			*dst, changed = v, append(changed, field)
+		}
+	}
+	list := func(field string, dst, src *[]string, max int, fn func(string) (string, error)) {
+		if src == nil {
+			return
+		}
+		if len(*src) > max {
+			fe.addf(field, "at most %d values", max)
+			return
+		}
+		out := []string{}
+		for i, v := range *src {
+			n, err := fn(v)
+			if err != nil {
+				fe.addf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+				continue
+			}
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+		if !slices.Equal(out, *dst) {
+			*dst, changed = out, append(changed, field)
+		}
+	}
+	text("title", &c.Title, in.Title, maxTitle)
+	text("notes", &c.Notes, in.Notes, maxNotes)
+	list("phones", &c.Phones, in.Phones, maxPhones, normalize.Phone)
+	list("emails", &c.Emails, in.Emails, maxEmails, normalize.Email)
+	if c.Phones == nil {
+		c.Phones = []string{}
+	}
+	if c.Emails == nil {
+		c.Emails = []string{}
+	}
+	return changed, fe.err()
+}
+
+// contactTerms: a customer is found by its contacts' phones and emails (exact
+// terms, so no false positives). Contact names are not indexed for customer
+// search.
+func (s *Service) contactTerms(c Contact) [][]byte {
+	var terms []string
+	for _, p := range c.Phones {
+		if t, err := normalize.PhoneTerm(p); err == nil {
+			terms = append(terms, t)
+		}
+	}
+	for _, e := range c.Emails {
+		if t, err := normalize.EmailTerm(e); err == nil {
+			terms = append(terms, t)
+		}
+	}
+	return s.hashTerms(terms)
+}
+
+func (s *Service) writeContact(ctx context.Context, tx *store.Tx, cust store.Customer, c Contact, insert bool, version int64) error {
+	dk, err := s.keys.DataKey(ctx, tx, cust.ID, cust.KeyVersion)
+	if err != nil {
+		return err
+	}
+	z := &sealer{s: s, key: dk, table: "contacts", id: c.ID}
+	row := store.Contact{ID: c.ID, CustomerID: cust.ID, KeyVersion: dk.Version, Name: z.str("name", c.Name), Title: z.str("title", c.Title),
+		Phones: z.list("phones", c.Phones), Emails: z.list("emails", c.Emails), Notes: z.str("notes", c.Notes),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version}
+	if z.err != nil {
+		return z.err
+	}
+	if insert {
+		err = tx.InsertContact(ctx, row)
+	} else {
+		err = tx.UpdateContact(ctx, row)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.ReplaceTerms(ctx, cust.ID, c.ID, s.contactTerms(c))
+}
+
+// CreateContact adds a contact to a customer the principal may change.
+func (s *Service) CreateContact(ctx context.Context, p access.Principal, customerID string, in ContactFields) (Contact, error) {
+	const action = "contact.create"
+	if err := access.Require(p, access.Create); err != nil {
+		return Contact{}, s.deny(ctx, p, action, "customer", customerID, err)
+	}
+	var c Contact
+	if _, err := applyContact(&c, in, true); err != nil {
+		return Contact{}, err
+	}
+	now := s.now().UTC()
+	c.ID, c.CustomerID, c.CreatedAt, c.UpdatedAt, c.Version = newID(), customerID, now, now, 1
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		cust, err := visibleCustomer(ctx, tx, p, customerID)
+		if err != nil {
+			return err
+		}
+		if err := s.writeContact(ctx, tx, cust, c, true, 1); err != nil {
+			return err
+		}
+		ev := event(p, action, "contact", c.ID)
+		ev.Details = map[string]any{"customer_id": customerID}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Contact{}, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
+	}
+	return c, mapStoreErr(err)
+}
+
+// ListContacts returns a visible customer's contacts.
+func (s *Service) ListContacts(ctx context.Context, p access.Principal, customerID string) ([]Contact, error) {
+	const action = "contact.list"
+	if err := access.Require(p, access.Read); err != nil {
+		return nil, s.deny(ctx, p, action, "customer", customerID, err)
+	}
+	out := []Contact{}
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		if _, err := visibleCustomer(ctx, tx, p, customerID); err != nil {
+			return err
+		}
+		rows, err := tx.ListContacts(ctx, customerID)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			c, err := s.openContact(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(out))
+	for i, c := range out {
+		ids[i] = c.ID
+	}
+	ev := event(p, action, "customer", customerID)
+	ev.Details = map[string]any{"ids": ids}
+	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
+}
+
+// GetContact returns one visible contact.
+func (s *Service) GetContact(ctx context.Context, p access.Principal, id string) (Contact, error) {
+	const action = "contact.view"
+	if err := access.Require(p, access.Read); err != nil {
+		return Contact{}, s.deny(ctx, p, action, "contact", id, err)
+	}
+	var c Contact
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		r, err := tx.GetContact(ctx, access.CustomerScope(p), id)
+		if err != nil {
+			return err
+		}
+		c, err = s.openContact(ctx, tx, r)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Contact{}, s.deny(ctx, p, action, "contact", id, ErrNotFound)
+	}
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, audit.RecordAlone(ctx, s.db, s.now(), event(p, action, "contact", id))
+}
+
+// UpdateContact patches a visible contact.
+func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id string, in ContactFields, ifVersion int64) (Contact, error) {
+	const action = "contact.update"
+	if err := access.Require(p, access.Update); err != nil {
+		return Contact{}, s.deny(ctx, p, action, "contact", id, err)
+	}
+	var c Contact
+	now := s.now().UTC()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		r, err := tx.GetContact(ctx, access.CustomerScope(p), id)
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && ifVersion != r.Version {
+			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
+		}
+		if c, err = s.openContact(ctx, tx, r); err != nil {
+			return err
+		}
+		changed, err := applyContact(&c, in, false)
+		if err != nil || len(changed) == 0 {
+			return err
+		}
+		cust, err := visibleCustomer(ctx, tx, p, r.CustomerID)
+		if err != nil {
+			return err
+		}
+		c.UpdatedAt = now
+		if err := s.writeContact(ctx, tx, cust, c, false, r.Version); err != nil {
+			return err
+		}
+		c.Version = r.Version + 1
+		ev := event(p, action, "contact", id)
+		ev.Details = map[string]any{"fields": changed, "customer_id": r.CustomerID}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Contact{}, s.deny(ctx, p, action, "contact", id, ErrNotFound)
+	}
+	return c, mapStoreErr(err)
+}
+
+// DeleteContact soft-deletes a visible contact.
+func (s *Service) DeleteContact(ctx context.Context, p access.Principal, id string) error {
+	const action = "contact.delete"
+	if err := access.Require(p, access.Delete); err != nil {
+		return s.deny(ctx, p, action, "contact", id, err)
+	}
+	now := s.now().UTC()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetContact(ctx, access.CustomerScope(p), id); err != nil {
+			return err
+		}
+		if err := tx.SoftDeleteContact(ctx, id, now); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, now, event(p, action, "contact", id))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return s.deny(ctx, p, action, "contact", id, ErrNotFound)
+	}
+	return mapStoreErr(err)
+}
+
+// --- interactions ------------------------------------------------------------
+
+func (s *Service) openInteraction(ctx context.Context, tx *store.Tx, r store.Interaction) (Interaction, error) {
+	dk, err := s.keys.DataKey(ctx, tx, r.CustomerID, r.KeyVersion)
+	if err != nil {
+		return Interaction{}, err
+	}
+	o := &opener{s: s, key: dk, table: "interactions", id: r.ID}
+	it := Interaction{ID: r.ID, CustomerID: r.CustomerID, ContactID: r.ContactID, Kind: r.Kind, OccurredAt: r.OccurredAt,
+		Summary: o.str("summary", r.Summary), NextFollowUp: r.NextFollowUp, CreatedBy: r.CreatedBy,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version}
+	return it, o.err
+}
+
+func (s *Service) applyInteraction(it *Interaction, in InteractionFields, creating bool) ([]string, error) {
+	var fe fieldErrs
+	var changed []string
+	if in.Kind != nil {
+		k := strings.TrimSpace(*in.Kind)
+		if !slices.Contains(InteractionKinds, k) {
+			fe.addf("kind", "must be one of %s", strings.Join(InteractionKinds, ", "))
+		} else if k != it.Kind {
+			it.Kind, changed = k, append(changed, "kind")
+		}
+	} else if creating {
+		fe.addf("kind", "is required")
+	}
+	if in.Summary != nil {
+		v, err := normalize.Text(*in.Summary, maxSummary)
+		switch {
+		case err != nil:
+			fe.add("summary", err)
+		case v == "":
+			fe.addf("summary", "is required")
+		case v != it.Summary:
+			it.Summary, changed = v, append(changed, "summary")
+		}
+	} else if creating {
+		fe.addf("summary", "is required")
+	}
+	if in.OccurredAt != nil {
+		t := in.OccurredAt.UTC()
+		if t.Year() < 1900 || t.After(s.now().Add(366*24*time.Hour)) {
+			fe.addf("occurred_at", "out of range")
+		} else if !t.Equal(it.OccurredAt) {
+			it.OccurredAt, changed = t, append(changed, "occurred_at")
+		}
+	} else if creating {
+		it.OccurredAt = s.now().UTC()
+	}
+	if in.NextFollowUp != nil {
+		v := strings.TrimSpace(*in.NextFollowUp)
+		if v != "" {
+			d, err := time.Parse(time.DateOnly, v)
+			if err != nil || d.Year() < 1900 || d.Year() > 9999 {
+				fe.addf("next_follow_up", "must be a date YYYY-MM-DD")
+			}
+		}
+		if v != it.NextFollowUp {
+			it.NextFollowUp, changed = v, append(changed, "next_follow_up")
+		}
+	}
+	if in.ContactID != nil && *in.ContactID != it.ContactID {
+		it.ContactID, changed = *in.ContactID, append(changed, "contact_id")
+	}
+	return changed, fe.err()
+}
+
+func (s *Service) checkContactOf(ctx context.Context, tx *store.Tx, contactID, customerID string) error {
+	if contactID == "" {
+		return nil
+	}
+	c, err := tx.GetContact(ctx, store.Scope{All: true}, contactID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.CustomerID != customerID) {
+		return &ValidationError{Fields: []FieldError{{Field: "contact_id", Message: "no such contact of this customer"}}}
+	}
+	return err
+}
+
+func (s *Service) writeInteraction(ctx context.Context, tx *store.Tx, cust store.Customer, it Interaction, insert bool, version int64) error {
+	dk, err := s.keys.DataKey(ctx, tx, cust.ID, cust.KeyVersion)
+	if err != nil {
+		return err
+	}
+	z := &sealer{s: s, key: dk, table: "interactions", id: it.ID}
+	row := store.Interaction{ID: it.ID, CustomerID: cust.ID, ContactID: it.ContactID, Kind: it.Kind, OccurredAt: it.OccurredAt,
+		NextFollowUp: it.NextFollowUp, KeyVersion: dk.Version, Summary: z.str("summary", it.Summary), CreatedBy: it.CreatedBy,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: version}
+	if z.err != nil {
+		return z.err
+	}
+	if insert {
+		return tx.InsertInteraction(ctx, row)
+	}
+	return tx.UpdateInteraction(ctx, row)
+}
+
+// CreateInteraction records a call, visit, meeting, email or note.
+func (s *Service) CreateInteraction(ctx context.Context, p access.Principal, customerID string, in InteractionFields) (Interaction, error) {
+	const action = "interaction.create"
+	if err := access.Require(p, access.Create); err != nil {
+		return Interaction{}, s.deny(ctx, p, action, "customer", customerID, err)
+	}
+	var it Interaction
+	if _, err := s.applyInteraction(&it, in, true); err != nil {
+		return Interaction{}, err
+	}
+	now := s.now().UTC()
+	it.ID, it.CustomerID, it.CreatedBy, it.CreatedAt, it.UpdatedAt, it.Version = newID(), customerID, p.Actor, now, now, 1
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		cust, err := visibleCustomer(ctx, tx, p, customerID)
+		if err != nil {
+			return err
+		}
+		if err := s.checkContactOf(ctx, tx, it.ContactID, customerID); err != nil {
+			return err
+		}
+		if err := s.writeInteraction(ctx, tx, cust, it, true, 1); err != nil {
+			return err
+		}
+		ev := event(p, action, "interaction", it.ID)
+		ev.Details = map[string]any{"customer_id": customerID, "kind": it.Kind}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Interaction{}, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
+	}
+	return it, mapStoreErr(err)
+}
+
+// ListInteractions returns a visible customer's timeline, newest first.
+func (s *Service) ListInteractions(ctx context.Context, p access.Principal, customerID string) ([]Interaction, error) {
+	const action = "interaction.list"
+	if err := access.Require(p, access.Read); err != nil {
+		return nil, s.deny(ctx, p, action, "customer", customerID, err)
+	}
+	out := []Interaction{}
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		if _, err := visibleCustomer(ctx, tx, p, customerID); err != nil {
+			return err
+		}
+		rows, err := tx.ListInteractions(ctx, customerID, 1000)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			it, err := s.openInteraction(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			out = append(out, it)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev := event(p, action, "customer", customerID)
+	ev.Details = map[string]any{"count": len(out)}
+	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
+}
+
+// UpdateInteraction patches a visible interaction.
+func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id string, in InteractionFields, ifVersion int64) (Interaction, error) {
+	const action = "interaction.update"
+	if err := access.Require(p, access.Update); err != nil {
+		return Interaction{}, s.deny(ctx, p, action, "interaction", id, err)
+	}
+	var it Interaction
+	now := s.now().UTC()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		r, err := tx.GetInteraction(ctx, access.CustomerScope(p), id)
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && ifVersion != r.Version {
+			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
+		}
+		if it, err = s.openInteraction(ctx, tx, r); err != nil {
+			return err
+		}
+		changed, err := s.applyInteraction(&it, in, false)
+		if err != nil || len(changed) == 0 {
+			return err
+		}
+		if err := s.checkContactOf(ctx, tx, it.ContactID, r.CustomerID); err != nil {
+			return err
+		}
+		cust, err := visibleCustomer(ctx, tx, p, r.CustomerID)
+		if err != nil {
+			return err
+		}
+		it.UpdatedAt = now
+		if err := s.writeInteraction(ctx, tx, cust, it, false, r.Version); err != nil {
+			return err
+		}
+		it.Version = r.Version + 1
+		ev := event(p, action, "interaction", id)
+		ev.Details = map[string]any{"fields": changed, "customer_id": r.CustomerID}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Interaction{}, s.deny(ctx, p, action, "interaction", id, ErrNotFound)
+	}
+	return it, mapStoreErr(err)
+}
+
+// DeleteInteraction soft-deletes a visible interaction.
+func (s *Service) DeleteInteraction(ctx context.Context, p access.Principal, id string) error {
+	const action = "interaction.delete"
+	if err := access.Require(p, access.Delete); err != nil {
+		return s.deny(ctx, p, action, "interaction", id, err)
+	}
+	now := s.now().UTC()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetInteraction(ctx, access.CustomerScope(p), id); err != nil {
+			return err
+		}
+		if err := tx.SoftDeleteInteraction(ctx, id, now); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, now, event(p, action, "interaction", id))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return s.deny(ctx, p, action, "interaction", id, ErrNotFound)
+	}
+	return mapStoreErr(err)
+}

@@ -1,0 +1,193 @@
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/store"
+)
+
+// ImportRow is one customer to import, with the line it came from.
+type ImportRow struct {
+	Line         int
+	Fields       CustomerFields
+	Contacts     []ContactFields
+	Interactions []InteractionFields
+}
+
+// RowError is an import row that was refused. Msg never holds a value.
+type RowError struct {
+	Line int    `json:"line"`
+	Msg  string `json:"message"`
+}
+
+func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// ImportResult summarizes an import.
+type ImportResult struct {
+	Rows     int        `json:"rows"`
+	Imported int        `json:"imported"`
+	Errors   []RowError `json:"errors"`
+}
+
+// ImportOptions control an import.
+type ImportOptions struct {
+	// Atomic imports every row or none: one invalid row stops the import.
+	Atomic bool
+	// Progress, if set, is called with the number of rows written so far.
+	Progress func(done int)
+}
+
+const importBatch = 200
+
+// ImportCustomers validates every row first, then writes the valid ones in
+// batches (or, when atomic, all in one transaction only if all are valid).
+// Extra row errors from the caller's parsing can be passed in parseErrs so
+// they count against an atomic import.
+func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows []ImportRow, parseErrs []RowError, o ImportOptions) (ImportResult, error) {
+	const action = "customer.import"
+	res := ImportResult{Rows: len(rows) + len(parseErrs), Errors: append([]RowError{}, parseErrs...)}
+	if err := access.Require(p, access.Import); err != nil {
+		return res, s.deny(ctx, p, action, "customer", "", err)
+	}
+	if err := access.Require(p, access.Create); err != nil {
+		return res, s.deny(ctx, p, action, "customer", "", err)
+	}
+	now := s.now().UTC()
+	var valid []bundle
+	for _, r := range rows {
+		var b bundle
+		c := &b.customer
+		if _, err := applyCustomer(c, r.Fields, true); err != nil {
+			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: shortErr(err)})
+			continue
+		}
+		if err := s.applyBundle(&b, r, p, now); err != nil {
+			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: shortErr(err)})
+			continue
+		}
+		owner, err := access.OwnerOnCreate(p, deref(r.Fields.OwnerID), r.Fields.OwnerID != nil)
+		if err != nil {
+			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: "owner: " + err.Error()})
+			continue
+		}
+		c.ID, c.OwnerID, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Version = newID(), owner, p.Actor, now, now, 1
+		valid = append(valid, b)
+	}
+	if o.Atomic && len(res.Errors) > 0 {
+		return res, s.recordImport(ctx, p, res, true)
+	}
+	batch := importBatch
+	if o.Atomic {
+		batch = len(valid)
+	}
+	for start := 0; start < len(valid); start += batch {
+		end := min(start+batch, len(valid))
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			for _, b := range valid[start:end] {
+				if err := checkOwner(ctx, tx, b.customer.OwnerID); err != nil {
+					return err
+				}
+				if err := s.insertBundle(ctx, tx, p, b, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			_ = s.recordImport(ctx, p, res, o.Atomic)
+			return res, mapStoreErr(err)
+		}
+		res.Imported = end
+		if o.Progress != nil {
+			o.Progress(end)
+		}
+	}
+	return res, s.recordImport(ctx, p, res, false)
+}
+
+func (s *Service) recordImport(ctx context.Context, p access.Principal, res ImportResult, aborted bool) error {
+	ev := event(p, "customer.import", "customer", "")
+	ev.Details = map[string]any{"rows": res.Rows, "imported": res.Imported, "errors": len(res.Errors), "aborted": aborted}
+	if aborted {
+		ev.Outcome, ev.Reason = audit.Failed, "atomic import refused: invalid rows"
+	}
+	return audit.RecordAlone(ctx, s.db, s.now(), ev)
+}
+
+// shortErr renders a validation error for one line of a report.
+func shortErr(err error) string {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	s := ""
+	for i, f := range ve.Fields {
+		if i > 0 {
+			s += "; "
+		}
+		s += f.Field + ": " + f.Message
+	}
+	return s
+}
+
+// bundle is a customer with the contacts and interactions imported with it.
+type bundle struct {
+	customer     Customer
+	contacts     []Contact
+	interactions []Interaction
+}
+
+func (s *Service) applyBundle(b *bundle, r ImportRow, p access.Principal, now time.Time) error {
+	for i, in := range r.Contacts {
+		var c Contact
+		if _, err := applyContact(&c, in, true); err != nil {
+			return fmt.Errorf("contact %d: %s", i+1, shortErr(err))
+		}
+		c.ID, c.CreatedAt, c.UpdatedAt, c.Version = newID(), now, now, 1
+		b.contacts = append(b.contacts, c)
+	}
+	for i, in := range r.Interactions {
+		var it Interaction
+		if _, err := s.applyInteraction(&it, in, true); err != nil {
+			return fmt.Errorf("interaction %d: %s", i+1, shortErr(err))
+		}
+		it.ID, it.CreatedBy, it.CreatedAt, it.UpdatedAt, it.Version = newID(), p.Actor, now, now, 1
+		b.interactions = append(b.interactions, it)
+	}
+	return nil
+}
+
+func (s *Service) insertBundle(ctx context.Context, tx *store.Tx, p access.Principal, b bundle, now time.Time) error {
+	c := b.customer
+	if err := s.insertCustomer(ctx, tx, p, c, now); err != nil {
+		return err
+	}
+	if len(b.contacts) == 0 && len(b.interactions) == 0 {
+		return nil
+	}
+	row, err := tx.GetCustomer(ctx, store.Scope{All: true}, c.ID)
+	if err != nil {
+		return err
+	}
+	for _, ct := range b.contacts {
+		ct.CustomerID = c.ID
+		if err := s.writeContact(ctx, tx, row, ct, true, 1); err != nil {
+			return err
+		}
+	}
+	for _, it := range b.interactions {
+		it.CustomerID = c.ID
+		if err := s.writeInteraction(ctx, tx, row, it, true, 1); err != nil {
+			return err
+		}
+	}
+	ev := event(p, "customer.import_related", "customer", c.ID)
+	ev.Details = map[string]any{"contacts": len(b.contacts), "interactions": len(b.interactions)}
+	_, err = audit.Record(ctx, tx, now, ev)
+	return err
+}

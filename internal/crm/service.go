@@ -1,0 +1,758 @@
+// Package crm is the guarded path: every read, change and export of customer
+// data goes through a Service method, which
+//
+//  1. authorizes the principal (internal/access; deny by default),
+//  2. loads through the store with the principal's visibility pushed into SQL,
+//  3. opens (decrypts) the fields with the customer's data key,
+//  4. records an audit event (in the same transaction as a change).
+//
+// Field masking and detectors join this path with their issues.
+package crm
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/keys"
+	"github.com/custos/custos/internal/normalize"
+	"github.com/custos/custos/internal/seal"
+	"github.com/custos/custos/internal/store"
+)
+
+// Service is the guarded path.
+type Service struct {
+	db     *store.DB
+	keys   *keys.Keyring
+	cipher seal.Cipher
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// Options configure a Service.
+type Options struct {
+	// Cipher seals fields; nil means AES-256-GCM. Tests wrap it to count
+	// decryptions; benchmarks swap it to measure the cost of encryption.
+	Cipher seal.Cipher
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// New returns the guarded path over db with keys kr.
+func New(db *store.DB, kr *keys.Keyring, o Options) *Service {
+	if o.Cipher == nil {
+		o.Cipher = seal.GCM{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: db, keys: kr, cipher: o.Cipher, now: o.Now, log: o.Logger}
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func event(p access.Principal, action, objType, objID string) audit.Event {
+	return audit.Event{Actor: p.Actor, IP: p.IP, UserAgent: p.UserAgent, RequestID: p.RequestID,
+		Action: action, ObjectType: objType, ObjectID: objID, Outcome: audit.OK}
+}
+
+// deny records a refusal and returns err unchanged. A refusal that cannot be
+// recorded is an internal error: nothing happens without its audit event.
+func (s *Service) deny(ctx context.Context, p access.Principal, action, objType, objID string, err error) error {
+	ev := event(p, action, objType, objID)
+	ev.Outcome = audit.Denied
+	switch {
+	case errors.Is(err, access.ErrDenied):
+		ev.Reason = "permission"
+	case errors.Is(err, ErrNotFound):
+		ev.Reason = "not found or not visible"
+	default:
+		ev.Reason = "refused"
+	}
+	if aerr := audit.RecordAlone(ctx, s.db, s.now(), ev); aerr != nil {
+		s.log.ErrorContext(ctx, "audit of a denial failed", "action", action, "err", aerr)
+		return aerr
+	}
+	return err
+}
+
+func mapStoreErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, store.ErrConflict):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+// --- sealing helpers -------------------------------------------------------
+
+type sealer struct {
+	s     *Service
+	key   seal.Key
+	table string
+	id    string
+	err   error
+}
+
+func (z *sealer) str(field, v string) []byte {
+	if z.err != nil || v == "" {
+		return nil
+	}
+	ct, err := z.s.cipher.Seal(z.key, seal.AAD{Table: z.table, Record: z.id, Field: field}, []byte(v))
+	z.err = err
+	return ct
+}
+
+func (z *sealer) list(field string, v []string) []byte {
+	if z.err != nil || len(v) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		z.err = err
+		return nil
+	}
+	return z.str(field, string(b))
+}
+
+type opener struct {
+	s     *Service
+	key   seal.Key
+	table string
+	id    string
+	err   error
+}
+
+func (o *opener) str(field string, ct []byte) string {
+	if o.err != nil || ct == nil {
+		return ""
+	}
+	pt, err := o.s.cipher.Open(o.key, seal.AAD{Table: o.table, Record: o.id, Field: field}, ct)
+	o.err = err
+	return string(pt)
+}
+
+func (o *opener) list(field string, ct []byte) []string {
+	s := o.str(field, ct)
+	if o.err != nil || s == "" {
+		return []string{}
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		o.err = fmt.Errorf("crm: %s/%s/%s: malformed list", o.table, o.id, field)
+	}
+	return out
+}
+
+// --- customers ---------------------------------------------------------------
+
+func (s *Service) openCustomer(ctx context.Context, tx *store.Tx, r store.Customer) (Customer, error) {
+	dk, err := s.keys.DataKey(ctx, tx, r.ID, r.KeyVersion)
+	if err != nil {
+		return Customer{}, err
+	}
+	o := &opener{s: s, key: dk, table: "customers", id: r.ID}
+	c := Customer{
+		ID: r.ID, Kind: r.Kind, OwnerID: r.OwnerID, Industry: r.Industry, Level: r.Level, Source: r.Source, Status: r.Status,
+		Name: o.str("name", r.Name), Phones: o.list("phones", r.Phones), Emails: o.list("emails", r.Emails),
+		Address: o.str("address", r.Address), IDNumber: o.str("id_number", r.IDNumber), Tags: o.list("tags", r.Tags),
+		Notes: o.str("notes", r.Notes), CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+	}
+	if o.err != nil {
+		return Customer{}, o.err
+	}
+	c.primaries()
+	return c, nil
+}
+
+// primaries sets the convenience fields phone and email from the lists.
+func (c *Customer) primaries() {
+	c.Phone, c.Email = "", ""
+	if len(c.Phones) > 0 {
+		c.Phone = c.Phones[0]
+	}
+	if len(c.Emails) > 0 {
+		c.Email = c.Emails[0]
+	}
+}
+
+func (s *Service) sealCustomer(dk seal.Key, c Customer) (store.Customer, error) {
+	z := &sealer{s: s, key: dk, table: "customers", id: c.ID}
+	r := store.Customer{
+		ID: c.ID, Kind: c.Kind, OwnerID: c.OwnerID, Industry: c.Industry, Level: c.Level, Source: c.Source, Status: c.Status,
+		KeyVersion: dk.Version, Name: z.str("name", c.Name), Phones: z.list("phones", c.Phones), Emails: z.list("emails", c.Emails),
+		Address: z.str("address", c.Address), IDNumber: z.str("id_number", c.IDNumber), Tags: z.list("tags", c.Tags),
+		Notes: z.str("notes", c.Notes), CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+	}
+	return r, z.err
+}
+
+// customerTerms are the blind-index terms of a customer's own fields.
+func (s *Service) customerTerms(c Customer) [][]byte {
+	var terms []string
+	terms = append(terms, normalize.NameTerms(c.Name)...)
+	for _, p := range c.Phones {
+		if t, err := normalize.PhoneTerm(p); err == nil {
+			terms = append(terms, t)
+		}
+	}
+	for _, e := range c.Emails {
+		if t, err := normalize.EmailTerm(e); err == nil {
+			terms = append(terms, t)
+		}
+	}
+	if c.IDNumber != "" {
+		if t, err := normalize.IDTerm(c.IDNumber); err == nil {
+			terms = append(terms, t)
+		}
+	}
+	for _, tag := range c.Tags {
+		terms = append(terms, "g:"+tag)
+	}
+	return s.hashTerms(terms)
+}
+
+func (s *Service) hashTerms(terms []string) [][]byte {
+	slices.Sort(terms)
+	terms = slices.Compact(terms)
+	out := make([][]byte, len(terms))
+	ix := s.keys.Indexer()
+	for i, t := range terms {
+		out[i] = ix.Term(t)
+	}
+	return out
+}
+
+// applyCustomer validates in and applies it to c (a zero Customer when
+// creating). It returns the names of the fields that changed.
+func applyCustomer(c *Customer, in CustomerFields, creating bool) ([]string, error) {
+	var fe fieldErrs
+	var changed []string
+	setStr := func(field string, dst *string, src *string, fn func(string) (string, error)) {
+		if src == nil {
+			return
+		}
+		v := strings.TrimSpace(*src)
+		if v != "" || fn == nil {
+			var err error
+			if fn != nil {
+				v, err = fn(v)
+			}
+			if err != nil {
+				fe.add(field, err)
+				return
+			}
+		}
+		if v != *dst {
+			*dst = v
+			changed = append(changed, field)
+		}
+	}
+	setList := func(field string, dst *[]string, src *[]string, max int, fn func(string) (string, error)) {
+		if src == nil {
+			return
+		}
+		if len(*src) > max {
+			fe.addf(field, "at most %d values", max)
+			return
+		}
+		out := make([]string, 0, len(*src))
+		for i, v := range *src {
+			n, err := fn(v)
+			if err != nil {
+				fe.addf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+				continue
+			}
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+		if !slices.Equal(out, *dst) {
+			*dst = out
+			changed = append(changed, field)
+		}
+	}
+	kind := func(v string) (string, error) {
+		if v != KindCompany && v != KindPerson {
+			return "", fmt.Errorf("must be %q or %q", KindCompany, KindPerson)
+		}
+		return v, nil
+	}
+	if in.Name != nil {
+		n, err := normalize.Name(*in.Name)
+		if err != nil {
+			fe.add("name", err)
+		} else if n != c.Name {
+			c.Name = n
+			changed = append(changed, "name")
+		}
+	} else if creating {
+		fe.addf("name", "is required")
+	}
+	setStr("kind", &c.Kind, in.Kind, kind)
+	if c.Kind == "" {
+		c.Kind = KindCompany
+	}
+	setList("phones", &c.Phones, in.Phones, maxPhones, normalize.Phone)
+	setList("emails", &c.Emails, in.Emails, maxEmails, normalize.Email)
+	setList("tags", &c.Tags, in.Tags, maxTags, normalize.Tag)
+	setStr("address", &c.Address, in.Address, func(v string) (string, error) { return normalize.Text(v, maxAddress) })
+	setStr("id_number", &c.IDNumber, in.IDNumber, normalize.IDNumber)
+	setStr("industry", &c.Industry, in.Industry, normalize.Code)
+	setStr("level", &c.Level, in.Level, normalize.Code)
+	setStr("source", &c.Source, in.Source, normalize.Code)
+	setStr("status", &c.Status, in.Status, normalize.Code)
+	setStr("notes", &c.Notes, in.Notes, func(v string) (string, error) { return normalize.Text(v, maxNotes) })
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	if c.Phones == nil {
+		c.Phones = []string{}
+	}
+	if c.Emails == nil {
+		c.Emails = []string{}
+	}
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	c.primaries()
+	return changed, nil
+}
+
+// checkOwner verifies that ownerID names an enabled user.
+func checkOwner(ctx context.Context, tx *store.Tx, ownerID string) error {
+	if ownerID == "" {
+		return nil
+	}
+	u, err := tx.GetUser(ctx, ownerID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return &ValidationError{Fields: []FieldError{{Field: "owner_id", Message: "no such active user"}}}
+	}
+	return err
+}
+
+// CreateCustomer creates a customer with its own data key.
+func (s *Service) CreateCustomer(ctx context.Context, p access.Principal, in CustomerFields) (Customer, error) {
+	const action = "customer.create"
+	if err := access.Require(p, access.Create); err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	var c Customer
+	if _, err := applyCustomer(&c, in, true); err != nil {
+		return Customer{}, err
+	}
+	owner, err := access.OwnerOnCreate(p, deref(in.OwnerID), in.OwnerID != nil)
+	if err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	now := s.now().UTC()
+	c.ID, c.OwnerID, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Version = newID(), owner, p.Actor, now, now, 1
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := checkOwner(ctx, tx, owner); err != nil {
+			return err
+		}
+		return s.insertCustomer(ctx, tx, p, c, now)
+	})
+	if err != nil {
+		return Customer{}, mapStoreErr(err)
+	}
+	return c, nil
+}
+
+func (s *Service) insertCustomer(ctx context.Context, tx *store.Tx, p access.Principal, c Customer, now time.Time) error {
+	dk, err := s.keys.NewDataKey(ctx, tx, c.ID)
+	if err != nil {
+		return err
+	}
+	row, err := s.sealCustomer(dk, c)
+	if err != nil {
+		return err
+	}
+	if err := tx.InsertCustomer(ctx, row); err != nil {
+		return err
+	}
+	if err := tx.ReplaceTerms(ctx, c.ID, "customer", s.customerTerms(c)); err != nil {
+		return err
+	}
+	ev := event(p, "customer.create", "customer", c.ID)
+	ev.Details = map[string]any{"fields": setFields(c), "owner_id": c.OwnerID}
+	_, err = audit.Record(ctx, tx, now, ev)
+	return err
+}
+
+// setFields names the personal fields that hold a value (never the values).
+func setFields(c Customer) []string {
+	var f []string
+	for _, x := range []struct {
+		name string
+		set  bool
+	}{{"name", c.Name != ""}, {"phones", len(c.Phones) > 0}, {"emails", len(c.Emails) > 0}, {"address", c.Address != ""},
+		{"id_number", c.IDNumber != ""}, {"tags", len(c.Tags) > 0}, {"notes", c.Notes != ""}} {
+		if x.set {
+			f = append(f, x.name)
+		}
+	}
+	return f
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// GetCustomer returns one customer in the principal's scope. A customer
+// outside the scope is ErrNotFound, exactly like a missing one.
+func (s *Service) GetCustomer(ctx context.Context, p access.Principal, id string) (Customer, error) {
+	const action = "customer.view"
+	if err := access.Require(p, access.Read); err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", id, err)
+	}
+	var c Customer
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		r, err := tx.GetCustomer(ctx, access.CustomerScope(p), id)
+		if err != nil {
+			return err
+		}
+		c, err = s.openCustomer(ctx, tx, r)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Customer{}, s.deny(ctx, p, action, "customer", id, ErrNotFound)
+	}
+	if err != nil {
+		return Customer{}, err
+	}
+	if err := audit.RecordAlone(ctx, s.db, s.now(), event(p, action, "customer", id)); err != nil {
+		return Customer{}, err
+	}
+	return c, nil
+}
+
+// UpdateCustomer applies a patch. ifVersion > 0 makes it conditional on the
+// stored version (optimistic concurrency, HTTP If-Match).
+func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id string, in CustomerFields, ifVersion int64) (Customer, error) {
+	const action = "customer.update"
+	if err := access.Require(p, access.Update); err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", id, err)
+	}
+	if in.OwnerID != nil {
+		if err := access.CanReassign(p); err != nil {
+			return Customer{}, s.deny(ctx, p, action, "customer", id, err)
+		}
+	}
+	var c Customer
+	now := s.now().UTC()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		r, err := tx.GetCustomer(ctx, access.CustomerScope(p), id)
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && r.Version != ifVersion {
+			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
+		}
+		if c, err = s.openCustomer(ctx, tx, r); err != nil {
+			return err
+		}
+		changed, err := applyCustomer(&c, in, false)
+		if err != nil {
+			return err
+		}
+		if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
+			if err := checkOwner(ctx, tx, *in.OwnerID); err != nil {
+				return err
+			}
+			c.OwnerID = *in.OwnerID
+			changed = append(changed, "owner_id")
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		dk, err := s.keys.DataKey(ctx, tx, r.ID, r.KeyVersion)
+		if err != nil {
+			return err
+		}
+		c.UpdatedAt = now
+		row, err := s.sealCustomer(dk, c)
+		if err != nil {
+			return err
+		}
+		row.Version = r.Version
+		if err := tx.UpdateCustomer(ctx, row); err != nil {
+			return err
+		}
+		c.Version = r.Version + 1
+		if err := tx.ReplaceTerms(ctx, c.ID, "customer", s.customerTerms(c)); err != nil {
+			return err
+		}
+		ev := event(p, action, "customer", id)
+		ev.Details = map[string]any{"fields": changed}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Customer{}, s.deny(ctx, p, action, "customer", id, ErrNotFound)
+	}
+	if err != nil {
+		return Customer{}, mapStoreErr(err)
+	}
+	return c, nil
+}
+
+// DeleteCustomer soft-deletes a customer.
+func (s *Service) DeleteCustomer(ctx context.Context, p access.Principal, id string) error {
+	const action = "customer.delete"
+	if err := access.Require(p, access.Delete); err != nil {
+		return s.deny(ctx, p, action, "customer", id, err)
+	}
+	now := s.now().UTC()
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetCustomer(ctx, access.CustomerScope(p), id); err != nil {
+			return err
+		}
+		if err := tx.SoftDeleteCustomer(ctx, id, now); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, now, event(p, action, "customer", id))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return s.deny(ctx, p, action, "customer", id, ErrNotFound)
+	}
+	return mapStoreErr(err)
+}
+
+// --- list, search, export ----------------------------------------------------
+
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("c1:" + id)) }
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), "c1:") || len(b) > 64 {
+		return "", &ValidationError{Fields: []FieldError{{Field: "cursor", Message: "malformed cursor"}}}
+	}
+	id := strings.TrimPrefix(string(b), "c1:")
+	if _, err := uuid.Parse(id); err != nil {
+		return "", &ValidationError{Fields: []FieldError{{Field: "cursor", Message: "malformed cursor"}}}
+	}
+	return id, nil
+}
+
+// searchPlan turns the query into the store query and a filter for false
+// positives of CJK bigram matching.
+type searchPlan struct {
+	q        store.CustomerQuery
+	nameOnly bool   // the only alternative is a name query: verify with MatchName
+	text     string // the search text
+}
+
+func (s *Service) plan(p access.Principal, lq ListQuery) (searchPlan, error) {
+	var fe fieldErrs
+	before, err := decodeCursor(lq.Cursor)
+	if err != nil {
+		return searchPlan{}, err
+	}
+	limit := lq.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultPageSize
+	case limit < 0 || limit > MaxPageSize:
+		fe.addf("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	q := store.CustomerQuery{Scope: access.CustomerScope(p), OwnerID: lq.OwnerID, Before: before, Limit: limit}
+	for _, f := range []struct {
+		name string
+		in   string
+		dst  *string
+	}{{"kind", lq.Kind, &q.Kind}, {"level", lq.Level, &q.Level}, {"status", lq.Status, &q.Status}} {
+		if f.in == "" {
+			continue
+		}
+		v, err := normalize.Code(f.in)
+		if err != nil {
+			fe.add(f.name, err)
+		}
+		*f.dst = v
+	}
+	if lq.OwnerID != "" {
+		if _, err := uuid.Parse(lq.OwnerID); err != nil {
+			fe.addf("owner_id", "not a valid id")
+		}
+	}
+	var alts [][]string
+	plan := searchPlan{text: lq.Q}
+	if strings.TrimSpace(lq.Q) != "" {
+		if len(lq.Q) > 200 {
+			fe.addf("q", "at most 200 bytes")
+		} else {
+			alts = normalize.QueryTerms(lq.Q)
+			if alts == nil {
+				fe.addf("q", "search text too short: give at least two letters, one Chinese character, a phone number or an email")
+			}
+			nq := normalize.NameQuery(lq.Q)
+			plan.nameOnly = len(alts) == 1 && nq != nil && slices.Equal(alts[0], nq)
+		}
+	}
+	if lq.Tag != "" {
+		t, err := normalize.Tag(lq.Tag)
+		if err != nil {
+			fe.add("tag", err)
+		}
+		if alts == nil {
+			alts = [][]string{{}}
+		}
+		for i := range alts {
+			alts[i] = append(alts[i], "g:"+t)
+		}
+	}
+	if err := fe.err(); err != nil {
+		return searchPlan{}, err
+	}
+	if alts != nil {
+		q.Terms = make([][][]byte, len(alts))
+		for i, alt := range alts {
+			q.Terms[i] = s.hashTerms(slices.Clone(alt))
+		}
+	}
+	plan.q = q
+	return plan, nil
+}
+
+// ListCustomers returns one page of the customers the principal may see,
+// optionally searched (q) and filtered. The returned ids are audited.
+func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq ListQuery) (Page[Customer], error) {
+	action := "customer.list"
+	if lq.Q != "" {
+		action = "customer.search"
+	}
+	if err := access.Require(p, access.Read); err != nil {
+		return Page[Customer]{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	plan, err := s.plan(p, lq)
+	if err != nil {
+		return Page[Customer]{}, err
+	}
+	var page Page[Customer]
+	page.Items = []Customer{}
+	err = s.db.Read(ctx, func(tx *store.Tx) error {
+		rows, err := tx.ListCustomers(ctx, plan.q)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			c, err := s.openCustomer(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			if plan.nameOnly && !normalize.MatchName(c.Name, plan.text) {
+				continue // a bigram false positive
+			}
+			page.Items = append(page.Items, c)
+		}
+		if len(rows) == plan.q.Limit && len(rows) > 0 {
+			page.Next = encodeCursor(rows[len(rows)-1].ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return Page[Customer]{}, err
+	}
+	ids := make([]string, len(page.Items))
+	for i, c := range page.Items {
+		ids[i] = c.ID
+	}
+	ev := event(p, action, "customer", "")
+	ev.Details = map[string]any{"ids": ids, "count": len(ids), "search": lq.Q != ""}
+	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
+		return Page[Customer]{}, err
+	}
+	return page, nil
+}
+
+// ExportCustomers streams every customer the principal may see (filtered by
+// lq; cursor and limit ignored) to fn, in pages, and records the export.
+func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq ListQuery, fn func(Customer) error) (int, error) {
+	const action = "customer.export"
+	if err := access.Require(p, access.Export); err != nil {
+		return 0, s.deny(ctx, p, action, "customer", "", err)
+	}
+	lq.Cursor, lq.Limit = "", 500
+	plan, err := s.plan(p, lq)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var runErr error
+	for {
+		var rows []store.Customer
+		var page []Customer
+		runErr = s.db.Read(ctx, func(tx *store.Tx) error {
+			var err error
+			if rows, err = tx.ListCustomers(ctx, plan.q); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				c, err := s.openCustomer(ctx, tx, r)
+				if err != nil {
+					return err
+				}
+				if plan.nameOnly && !normalize.MatchName(c.Name, plan.text) {
+					continue
+				}
+				page = append(page, c)
+			}
+			return nil
+		})
+		if runErr != nil {
+			break
+		}
+		for _, c := range page {
+			if runErr = fn(c); runErr != nil {
+				break
+			}
+			n++
+		}
+		if runErr != nil || len(rows) < plan.q.Limit {
+			break
+		}
+		plan.q.Before = rows[len(rows)-1].ID
+	}
+	ev := event(p, action, "customer", "")
+	ev.Details = map[string]any{"rows": n, "search": lq.Q != "", "filters": filterNames(lq)}
+	if runErr != nil {
+		ev.Outcome, ev.Reason = audit.Failed, "export interrupted"
+	}
+	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
+		return n, errors.Join(runErr, err)
+	}
+	return n, runErr
+}
+
+func filterNames(lq ListQuery) []string {
+	var f []string
+	for _, x := range []struct{ n, v string }{{"owner_id", lq.OwnerID}, {"kind", lq.Kind}, {"level", lq.Level}, {"status", lq.Status}, {"tag", lq.Tag}} {
+		if x.v != "" {
+			f = append(f, x.n)
+		}
+	}
+	return f
+}

@@ -1,0 +1,191 @@
+// Package node opens (or initializes) a Custos data directory: the database,
+// the root key, the keyring, and the services built on them.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/config"
+	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/keys"
+	"github.com/custos/custos/internal/store"
+)
+
+// Node is an opened data directory with its services.
+type Node struct {
+	Config config.Config
+	DB     *store.DB
+	Keys   *keys.Keyring
+	Auth   *auth.Service
+	CRM    *crm.Service
+	Log    *slog.Logger
+	// Created is true when this Open initialized the data directory.
+	Created bool
+}
+
+// Options for Open.
+type Options struct {
+	// Create initializes a new data directory (or an empty database) when
+	// there is none; without it, an uninitialized one is an error.
+	Create bool
+	Logger *slog.Logger
+	Now    func() time.Time
+	CRM    crm.Options // optional overrides (tests and benchmarks)
+}
+
+// Open opens the data directory of cfg. It never creates a root key over a
+// database that already has keys: a missing or wrong key is a clear error.
+func Open(ctx context.Context, cfg config.Config, o Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if _, err := os.Stat(cfg.DataDir); errors.Is(err, fs.ErrNotExist) {
+		if !o.Create {
+			return nil, fmt.Errorf("data directory %s does not exist: run `custos init --data %s` first", cfg.DataDir, cfg.DataDir)
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.DatabaseDSN())
+	if err != nil {
+		return nil, err
+	}
+	n, err := open(ctx, cfg, db, o)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Node, error) {
+	if err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	var initialized bool
+	if err := db.Read(ctx, func(tx *store.Tx) error {
+		n, err := tx.CountKeyring(ctx)
+		initialized = n > 0
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	kopts := keys.Options{CacheSize: cfg.KeyCacheSize, Now: o.Now}
+	var kr *keys.Keyring
+	created := false
+	root, err := keys.OpenLocalFile(cfg.RootKeyPath())
+	switch {
+	case errors.Is(err, keys.ErrNoRootKey) && initialized:
+		return nil, fmt.Errorf("the database at %s is initialized but its root key %s is missing: restore the key file from your key backup (Custos never creates a new key over existing data)", db.Location, cfg.RootKeyPath())
+	case errors.Is(err, keys.ErrNoRootKey) && !o.Create:
+		return nil, fmt.Errorf("data directory %s is not initialized: run `custos init --data %s`", cfg.DataDir, cfg.DataDir)
+	case errors.Is(err, keys.ErrNoRootKey):
+		if root, err = keys.CreateLocalFile(cfg.RootKeyPath()); err != nil {
+			return nil, err
+		}
+		if kr, err = keys.Initialize(ctx, db, root, kopts); err != nil {
+			return nil, err
+		}
+		created = true
+	case err != nil:
+		return nil, err
+	case initialized:
+		if kr, err = keys.Open(ctx, db, root, kopts); err != nil {
+			if errors.Is(err, keys.ErrWrongRootKey) {
+				return nil, fmt.Errorf("the root key %s does not belong to the database at %s: %w", cfg.RootKeyPath(), db.Location, err)
+			}
+			return nil, err
+		}
+	case !o.Create:
+		return nil, fmt.Errorf("the database at %s is not initialized: run `custos init`", db.Location)
+	default:
+		if kr, err = keys.Initialize(ctx, db, root, kopts); err != nil {
+			return nil, err
+		}
+		created = true
+	}
+	if err := db.Write(ctx, func(tx *store.Tx) error {
+		for _, r := range access.Templates {
+			if err := tx.EnsureRole(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("seed roles: %w", err)
+	}
+	o.CRM.Now, o.CRM.Logger = o.Now, o.Logger
+	return &Node{
+		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
+		Auth: auth.New(db, kr, auth.Settings{SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime}, o.Now),
+		CRM:  crm.New(db, kr, o.CRM),
+	}, nil
+}
+
+// Close releases the database.
+func (n *Node) Close() error { return n.DB.Close() }
+
+// FirstAdmin is the administrator created on first start.
+type FirstAdmin struct {
+	Email     string
+	Password  string // set only when generated (to be shown once)
+	Generated bool
+}
+
+// EnsureFirstAdmin creates the first administrator when there are no users:
+// from email/password when given, otherwise with a generated password.
+// It returns nil when users already exist.
+func (n *Node) EnsureFirstAdmin(ctx context.Context, actor, email, password string) (*FirstAdmin, error) {
+	count, err := n.Auth.CountUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if count > 0 {
+		return nil, nil
+	}
+	fa := &FirstAdmin{Email: email}
+	if fa.Email == "" {
+		fa.Email = "admin@custos.local"
+	}
+	if password == "" {
+		if password, err = auth.GeneratePassword(); err != nil {
+			return nil, err
+		}
+		fa.Password, fa.Generated = password, true
+	}
+	ev := auditEvent(actor)
+	if _, err := n.Auth.CreateUser(ctx, ev, auth.NewUser{Email: fa.Email, Name: "Administrator", Role: "admin", Password: password}); err != nil {
+		return nil, fmt.Errorf("create first administrator: %w", err)
+	}
+	return fa, nil
+}
+
+// Roles returns the roles by name.
+func (n *Node) Roles(ctx context.Context) (map[string]store.Role, error) {
+	out := map[string]store.Role{}
+	err := n.DB.Read(ctx, func(tx *store.Tx) error {
+		rs, err := tx.Roles(ctx)
+		for _, r := range rs {
+			out[r.Name] = r
+		}
+		return err
+	})
+	return out, err
+}

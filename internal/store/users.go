@@ -1,0 +1,268 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Role is a stored role.
+type Role struct {
+	Name        string
+	SeeAll      bool
+	Permissions string // space-separated
+}
+
+// UpsertRole inserts a role or leaves an existing one untouched.
+func (tx *Tx) EnsureRole(ctx context.Context, r Role) error {
+	_, err := tx.exec(ctx, `INSERT INTO roles (name, see_all, permissions) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		r.Name, boolInt(r.SeeAll), r.Permissions)
+	return err
+}
+
+// GetRole loads a role.
+func (tx *Tx) GetRole(ctx context.Context, name string) (Role, error) {
+	r := Role{Name: name}
+	var all int
+	err := tx.queryRow(ctx, `SELECT see_all, permissions FROM roles WHERE name = ?`, name).Scan(&all, &r.Permissions)
+	r.SeeAll = all != 0
+	return r, mapErr(err)
+}
+
+// Roles lists all roles.
+func (tx *Tx) Roles(ctx context.Context) ([]Role, error) {
+	rows, err := tx.query(ctx, `SELECT name, see_all, permissions FROM roles ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Role
+	for rows.Next() {
+		var r Role
+		var all int
+		if err := rows.Scan(&r.Name, &all, &r.Permissions); err != nil {
+			return nil, err
+		}
+		r.SeeAll = all != 0
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// User is a stored user; Email and Name are sealed.
+type User struct {
+	ID           string
+	EmailBidx    []byte
+	Email        []byte
+	Name         []byte
+	Role         string
+	PasswordHash string
+	KeyVersion   uint32
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+const userCols = `id, email_bidx, email, name, role, password_hash, key_version, disabled, created_at, updated_at`
+
+func scanUser(s interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var dis int
+	var c, up int64
+	if err := s.Scan(&u.ID, &u.EmailBidx, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.KeyVersion, &dis, &c, &up); err != nil {
+		return User{}, mapErr(err)
+	}
+	u.Disabled = dis != 0
+	u.CreatedAt, u.UpdatedAt = FromMicros(c), FromMicros(up)
+	return u, nil
+}
+
+// InsertUser stores a new user; ErrConflict when the email is taken.
+func (tx *Tx) InsertUser(ctx context.Context, u User) error {
+	_, err := tx.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, u.KeyVersion, boolInt(u.Disabled), Micros(u.CreatedAt), Micros(u.UpdatedAt))
+	return err
+}
+
+// GetUser loads a user by id.
+func (tx *Tx) GetUser(ctx context.Context, id string) (User, error) {
+	return scanUser(tx.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+}
+
+// GetUserByEmailBidx loads a user by the blind index of their email.
+func (tx *Tx) GetUserByEmailBidx(ctx context.Context, bidx []byte) (User, error) {
+	return scanUser(tx.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email_bidx = ?`, bidx))
+}
+
+// Users lists users ordered by id.
+func (tx *Tx) Users(ctx context.Context) ([]User, error) {
+	rows, err := tx.query(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// CountUsers counts users.
+func (tx *Tx) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := tx.queryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, mapErr(err)
+}
+
+// UpdateUser stores role, disabled, password hash and sealed fields of u.
+func (tx *Tx) UpdateUser(ctx context.Context, u User) error {
+	res, err := tx.exec(ctx, `UPDATE users SET email_bidx = ?, email = ?, name = ?, role = ?, password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+		u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, boolInt(u.Disabled), Micros(u.UpdatedAt), u.ID)
+	if err != nil {
+		return err
+	}
+	return affected(res)
+}
+
+// Session is a login session; the token itself is never stored.
+type Session struct {
+	IDHash     []byte
+	UserID     string
+	CSRFHash   []byte
+	IP         string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// InsertSession stores a session.
+func (tx *Tx) InsertSession(ctx context.Context, s Session) error {
+	_, err := tx.exec(ctx, `INSERT INTO sessions (id_hash, user_id, csrf_hash, ip, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.IDHash, s.UserID, s.CSRFHash, s.IP, Micros(s.CreatedAt), Micros(s.LastSeenAt), Micros(s.ExpiresAt))
+	return err
+}
+
+// GetSession loads a session by the hash of its token.
+func (tx *Tx) GetSession(ctx context.Context, idHash []byte) (Session, error) {
+	s := Session{IDHash: idHash}
+	var c, l, e int64
+	err := tx.queryRow(ctx, `SELECT user_id, csrf_hash, ip, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ?`, idHash).
+		Scan(&s.UserID, &s.CSRFHash, &s.IP, &c, &l, &e)
+	if err != nil {
+		return Session{}, mapErr(err)
+	}
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = FromMicros(c), FromMicros(l), FromMicros(e)
+	return s, nil
+}
+
+// TouchSession records activity on a session.
+func (tx *Tx) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`, Micros(at), idHash)
+	return err
+}
+
+// DeleteSession removes one session.
+func (tx *Tx) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := tx.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
+	return err
+}
+
+// DeleteUserSessions removes every session of a user.
+func (tx *Tx) DeleteUserSessions(ctx context.Context, userID string) error {
+	_, err := tx.exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return err
+}
+
+// APIToken is an API token; only its hash is stored.
+type APIToken struct {
+	ID         string
+	UserID     string
+	Name       string
+	Hash       []byte
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+}
+
+const tokenCols = `id, user_id, name, hash, created_at, expires_at, revoked_at, last_used_at`
+
+func scanToken(s interface{ Scan(...any) error }) (APIToken, error) {
+	var t APIToken
+	var c int64
+	var e, r, l sql.NullInt64
+	if err := s.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &c, &e, &r, &l); err != nil {
+		return APIToken{}, mapErr(err)
+	}
+	t.CreatedAt = FromMicros(c)
+	t.ExpiresAt, t.RevokedAt, t.LastUsedAt = timePtr(e), timePtr(r), timePtr(l)
+	return t, nil
+}
+
+// InsertToken stores an API token.
+func (tx *Tx) InsertToken(ctx context.Context, t APIToken) error {
+	_, err := tx.exec(ctx, `INSERT INTO api_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.UserID, t.Name, t.Hash, Micros(t.CreatedAt), nullMicros(t.ExpiresAt), nullMicros(t.RevokedAt), nullMicros(t.LastUsedAt))
+	return err
+}
+
+// GetTokenByHash loads a token by its hash.
+func (tx *Tx) GetTokenByHash(ctx context.Context, hash []byte) (APIToken, error) {
+	return scanToken(tx.queryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, hash))
+}
+
+// GetToken loads a token by id.
+func (tx *Tx) GetToken(ctx context.Context, id string) (APIToken, error) {
+	return scanToken(tx.queryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE id = ?`, id))
+}
+
+// UserTokens lists a user's tokens, newest first.
+func (tx *Tx) UserTokens(ctx context.Context, userID string) ([]APIToken, error) {
+	rows, err := tx.query(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []APIToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken marks a token revoked (idempotent on an already revoked token).
+func (tx *Tx) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	res, err := tx.exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, Micros(at), id)
+	if err != nil {
+		return err
+	}
+	return affected(res)
+}
+
+// RevokeUserTokens revokes every token of a user.
+func (tx *Tx) RevokeUserTokens(ctx context.Context, userID string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, Micros(at), userID)
+	return err
+}
+
+// TouchToken records the last use of a token.
+func (tx *Tx) TouchToken(ctx context.Context, id string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, Micros(at), id)
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

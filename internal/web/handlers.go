@@ -1,0 +1,704 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/csvio"
+)
+
+func eventOf(p access.Principal) audit.Event {
+	return audit.Event{Actor: p.Actor, IP: p.IP, UserAgent: p.UserAgent, RequestID: p.RequestID}
+}
+
+// pathID returns the {id} path value if it is a well-formed id; otherwise it
+// answers 404 (a malformed id names nothing) and returns "".
+func pathID(w http.ResponseWriter, r *http.Request) string {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		writeProblem(w, r, http.StatusNotFound, "no such resource", nil)
+		return ""
+	}
+	return id
+}
+
+// ifMatch parses an If-Match header holding a version ("3" or W/"3").
+func ifMatch(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return 0, true
+	}
+	h = strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	v, err := strconv.ParseInt(h, 10, 64)
+	if err != nil || v <= 0 {
+		writeProblem(w, r, http.StatusBadRequest, "If-Match must be a version from an ETag", nil)
+		return 0, false
+	}
+	return v, true
+}
+
+func setETag(w http.ResponseWriter, version int64) {
+	w.Header().Set("ETag", `"`+strconv.FormatInt(version, 10)+`"`)
+}
+
+// --- session ---------------------------------------------------------------
+
+type loginIn struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var in loginIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
+	token, csrf, id, err := s.auth.Login(r.Context(), ev, in.Email, in.Password)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "csrf_token": csrf})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	id, csrfHash, err := s.auth.Session(r.Context(), c.Value)
+	if err != nil {
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if !auth.CheckCSRF(r.Header.Get("X-CSRF-Token"), csrfHash) {
+		writeProblem(w, r, http.StatusForbidden, "missing or wrong X-CSRF-Token header", nil)
+		return
+	}
+	ev := audit.Event{Actor: id.Actor(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context()), ObjectType: "user", ObjectID: id.User.ID}
+	if err := s.auth.Logout(r.Context(), ev, c.Value); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "permissions": p.Perms, "via": id.Via})
+}
+
+// --- customers -------------------------------------------------------------
+
+type customerIn struct {
+	Kind     *string   `json:"kind"`
+	Name     *string   `json:"name"`
+	Phone    *string   `json:"phone"`
+	Phones   *[]string `json:"phones"`
+	Email    *string   `json:"email"`
+	Emails   *[]string `json:"emails"`
+	Address  *string   `json:"address"`
+	IDNumber *string   `json:"id_number"`
+	Industry *string   `json:"industry"`
+	Level    *string   `json:"level"`
+	Source   *string   `json:"source"`
+	Status   *string   `json:"status"`
+	Tags     *[]string `json:"tags"`
+	Notes    *string   `json:"notes"`
+	OwnerID  *string   `json:"owner_id"`
+}
+
+// single folds the singular convenience field into the list field.
+func single(field string, one *string, many *[]string) (*[]string, *crm.FieldError) {
+	if one == nil {
+		return many, nil
+	}
+	if many != nil {
+		return nil, &crm.FieldError{Field: field, Message: fmt.Sprintf("give %s or %ss, not both", field, field)}
+	}
+	l := []string{}
+	if strings.TrimSpace(*one) != "" {
+		l = append(l, *one)
+	}
+	return &l, nil
+}
+
+func (in customerIn) fields() (crm.CustomerFields, error) {
+	phones, e1 := single("phone", in.Phone, in.Phones)
+	emails, e2 := single("email", in.Email, in.Emails)
+	var fe []crm.FieldError
+	for _, e := range []*crm.FieldError{e1, e2} {
+		if e != nil {
+			fe = append(fe, *e)
+		}
+	}
+	if fe != nil {
+		return crm.CustomerFields{}, &crm.ValidationError{Fields: fe}
+	}
+	return crm.CustomerFields{Kind: in.Kind, Name: in.Name, Phones: phones, Emails: emails, Address: in.Address, IDNumber: in.IDNumber,
+		Industry: in.Industry, Level: in.Level, Source: in.Source, Status: in.Status, Tags: in.Tags, Notes: in.Notes, OwnerID: in.OwnerID}, nil
+}
+
+func (s *Server) listQuery(w http.ResponseWriter, r *http.Request) (crm.ListQuery, bool) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "q", "owner_id", "kind", "level", "status", "tag", "cursor", "limit":
+		default:
+			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q", k), nil)
+			return crm.ListQuery{}, false
+		}
+	}
+	lq := crm.ListQuery{Q: q.Get("q"), OwnerID: q.Get("owner_id"), Kind: q.Get("kind"), Level: q.Get("level"),
+		Status: q.Get("status"), Tag: q.Get("tag"), Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			writeProblem(w, r, http.StatusBadRequest, "limit must be a number", nil)
+			return crm.ListQuery{}, false
+		}
+		lq.Limit = n
+		if n == 0 {
+			lq.Limit = -1 // explicit 0 is out of range
+		}
+	}
+	return lq, true
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	lq, ok := s.listQuery(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.crm.ListCustomers(r.Context(), p, lq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	var in customerIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	f, err := in.fields()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.crm.CreateCustomer(r.Context(), p, f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/customers/"+c.ID)
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	c, err := s.crm.GetCustomer(r.Context(), p, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	version, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
+	var in customerIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	f, err := in.fields()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.crm.UpdateCustomer(r.Context(), p, id, f, version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	if err := s.crm.DeleteCustomer(r.Context(), p, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ExportColumns are the CSV columns of an export; they are the import's
+// canonical column names, so an export imports back.
+var ExportColumns = []string{"name", "kind", "phone", "email", "address", "id_number", "industry", "level", "source", "status", "tags", "owner", "notes"}
+
+// ExportRecord renders one customer as a CSV record; owners maps owner ids
+// to emails.
+func ExportRecord(c crm.Customer, owners map[string]string) []string {
+	return []string{c.Name, c.Kind, strings.Join(c.Phones, "; "), strings.Join(c.Emails, "; "), c.Address, c.IDNumber,
+		c.Industry, c.Level, c.Source, c.Status, strings.Join(c.Tags, "; "), owners[c.OwnerID], c.Notes}
+}
+
+func (s *Server) ownerEmails(r *http.Request) (map[string]string, error) {
+	users, err := s.auth.ListUsers(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(users))
+	for _, u := range users {
+		m[u.ID] = u.Email
+	}
+	return m, nil
+}
+
+func (s *Server) exportCustomers(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	lq, ok := s.listQuery(w, r)
+	if !ok {
+		return
+	}
+	if lq.Cursor != "" || lq.Limit != 0 {
+		writeProblem(w, r, http.StatusBadRequest, "export takes no cursor or limit", nil)
+		return
+	}
+	var cw *csvio.Writer
+	var owners map[string]string
+	start := func() error {
+		if cw != nil {
+			return nil
+		}
+		var err error
+		if owners, err = s.ownerEmails(r); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="customers-%s.csv"`, s.now().UTC().Format("20060102-150405")))
+		w.WriteHeader(http.StatusOK)
+		cw = csvio.NewWriter(w, true)
+		return cw.Write(ExportColumns)
+	}
+	_, err := s.crm.ExportCustomers(r.Context(), p, lq, func(c crm.Customer) error {
+		if err := start(); err != nil {
+			return err
+		}
+		return cw.Write(ExportRecord(c, owners))
+	})
+	if err != nil && cw == nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err == nil {
+		err = start()
+	}
+	if err != nil {
+		// Headers are gone: cut the stream so the client sees a broken
+		// download rather than a silently short file.
+		s.log.ErrorContext(r.Context(), "export interrupted", "request_id", requestID(r.Context()), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if err := cw.Flush(); err != nil {
+		s.log.WarnContext(r.Context(), "export flush", "err", err)
+	}
+}
+
+// --- contacts --------------------------------------------------------------
+
+type contactIn struct {
+	Name   *string   `json:"name"`
+	Title  *string   `json:"title"`
+	Phone  *string   `json:"phone"`
+	Phones *[]string `json:"phones"`
+	Email  *string   `json:"email"`
+	Emails *[]string `json:"emails"`
+	Notes  *string   `json:"notes"`
+}
+
+func (in contactIn) fields() (crm.ContactFields, error) {
+	phones, e1 := single("phone", in.Phone, in.Phones)
+	emails, e2 := single("email", in.Email, in.Emails)
+	var fe []crm.FieldError
+	for _, e := range []*crm.FieldError{e1, e2} {
+		if e != nil {
+			fe = append(fe, *e)
+		}
+	}
+	if fe != nil {
+		return crm.ContactFields{}, &crm.ValidationError{Fields: fe}
+	}
+	return crm.ContactFields{Name: in.Name, Title: in.Title, Phones: phones, Emails: emails, Notes: in.Notes}, nil
+}
+
+func (s *Server) listContacts(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	cs, err := s.crm.ListContacts(r.Context(), p, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, crm.Page[crm.Contact]{Items: cs})
+}
+
+func (s *Server) createContact(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	var in contactIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	f, err := in.fields()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.crm.CreateContact(r.Context(), p, id, f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/contacts/"+c.ID)
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) getContact(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	c, err := s.crm.GetContact(r.Context(), p, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	version, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
+	var in contactIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	f, err := in.fields()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.crm.UpdateContact(r.Context(), p, id, f, version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) deleteContact(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	if err := s.crm.DeleteContact(r.Context(), p, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- interactions ----------------------------------------------------------
+
+type interactionIn struct {
+	ContactID    *string    `json:"contact_id"`
+	Kind         *string    `json:"kind"`
+	OccurredAt   *time.Time `json:"occurred_at"`
+	Summary      *string    `json:"summary"`
+	NextFollowUp *string    `json:"next_follow_up"`
+}
+
+func (in interactionIn) fields() crm.InteractionFields {
+	return crm.InteractionFields{ContactID: in.ContactID, Kind: in.Kind, OccurredAt: in.OccurredAt, Summary: in.Summary, NextFollowUp: in.NextFollowUp}
+}
+
+func (s *Server) listInteractions(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	items, err := s.crm.ListInteractions(r.Context(), p, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, crm.Page[crm.Interaction]{Items: items})
+}
+
+func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	var in interactionIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	it, err := s.crm.CreateInteraction(r.Context(), p, id, in.fields())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, it.Version)
+	writeJSON(w, http.StatusCreated, it)
+}
+
+func (s *Server) updateInteraction(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	version, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
+	var in interactionIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	it, err := s.crm.UpdateInteraction(r.Context(), p, id, in.fields(), version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, it.Version)
+	writeJSON(w, http.StatusOK, it)
+}
+
+func (s *Server) deleteInteraction(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	if err := s.crm.DeleteInteraction(r.Context(), p, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- users and tokens --------------------------------------------------------
+
+// requireUsers checks the manage_users permission and audits a refusal.
+func (s *Server) requireUsers(w http.ResponseWriter, r *http.Request, p access.Principal, action, objID string) bool {
+	err := access.Require(p, access.ManageUsers)
+	if err == nil {
+		return true
+	}
+	ev := eventOf(p)
+	ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome, ev.Reason = action, "user", objID, audit.Denied, "permission"
+	if aerr := audit.RecordAlone(r.Context(), s.db, s.now(), ev); aerr != nil {
+		s.writeError(w, r, aerr)
+		return false
+	}
+	s.writeError(w, r, err)
+	return false
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	if !s.requireUsers(w, r, p, "user.list", "") {
+		return
+	}
+	us, err := s.auth.ListUsers(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if us == nil {
+		us = []auth.User{}
+	}
+	writeJSON(w, http.StatusOK, crm.Page[auth.User]{Items: us})
+}
+
+type userIn struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password"`
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	if !s.requireUsers(w, r, p, "user.create", "") {
+		return
+	}
+	var in userIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	u, err := s.auth.CreateUser(r.Context(), eventOf(p), auth.NewUser{Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/users/"+u.ID)
+	writeJSON(w, http.StatusCreated, u)
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	uid := pathID(w, r)
+	if uid == "" {
+		return
+	}
+	if uid != id.User.ID && !s.requireUsers(w, r, p, "user.view", uid) {
+		return
+	}
+	u, err := s.auth.GetUser(r.Context(), uid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity, disabled bool) {
+	uid := pathID(w, r)
+	if uid == "" {
+		return
+	}
+	action := map[bool]string{true: "user.disable", false: "user.enable"}[disabled]
+	if !s.requireUsers(w, r, p, action, uid) {
+		return
+	}
+	if disabled && uid == id.User.ID {
+		writeProblem(w, r, http.StatusConflict, "you cannot disable yourself", nil)
+		return
+	}
+	if err := s.auth.SetDisabled(r.Context(), eventOf(p), uid, disabled); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.auth.GetUser(r.Context(), uid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	s.setDisabled(w, r, p, id, true)
+}
+
+func (s *Server) enableUser(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	s.setDisabled(w, r, p, id, false)
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ access.Principal, id auth.Identity) {
+	ts, err := s.auth.ListTokens(r.Context(), id.User.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ts == nil {
+		ts = []auth.Token{}
+	}
+	writeJSON(w, http.StatusOK, crm.Page[auth.Token]{Items: ts})
+}
+
+type tokenIn struct {
+	Name string `json:"name"`
+	TTL  string `json:"ttl"` // Go duration, e.g. "24h"; empty: the maximum
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	var in tokenIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	var ttl time.Duration
+	if in.TTL != "" {
+		var err error
+		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl <= 0 {
+			writeProblem(w, r, http.StatusUnprocessableEntity, "ttl must be a positive duration such as 24h", []crm.FieldError{{Field: "ttl", Message: "not a positive duration"}})
+			return
+		}
+	}
+	secret, t, err := s.auth.CreateToken(r.Context(), eventOf(p), id.User.ID, in.Name, ttl)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "info": t})
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	tid := pathID(w, r)
+	if tid == "" {
+		return
+	}
+	t, err := s.auth.GetToken(r.Context(), tid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if t.UserID != id.User.ID && !p.Can(access.ManageUsers) {
+		// Someone else's token is none of this user's business: 404.
+		s.writeError(w, r, auth.ErrNotFound)
+		return
+	}
+	if err := s.auth.RevokeToken(r.Context(), eventOf(p), tid); err != nil {
+		if errors.Is(err, auth.ErrNotFound) {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,274 @@
+// Package web serves Custos over HTTP: the JSON API under /api/v1 (with its
+// OpenAPI document), health endpoints, and the middleware every request
+// passes (request ids, security headers, authentication, CSRF, logging,
+// panic recovery). It holds no business rule: handlers translate HTTP to
+// calls of the guarded path in internal/crm and back.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/store"
+)
+
+// Server is the HTTP application.
+type Server struct {
+	db     *store.DB
+	auth   *auth.Service
+	crm    *crm.Service
+	log    *slog.Logger
+	now    func() time.Time
+	secure bool // served over TLS: cookies get Secure
+	mux    *http.ServeMux
+}
+
+// Options configure the server.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	TLS    bool
+}
+
+// Route is one API route; the OpenAPI document must describe every one.
+type Route struct {
+	Method  string
+	Pattern string
+	Auth    bool // requires an authenticated principal
+	handler func(*Server, http.ResponseWriter, *http.Request)
+	authed  func(*Server, http.ResponseWriter, *http.Request, access.Principal, auth.Identity)
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity)
+
+// Routes lists every route served (used by the OpenAPI test).
+func Routes() []Route { return routes }
+
+var routes = []Route{
+	{Method: "GET", Pattern: "/healthz", handler: (*Server).healthz},
+	{Method: "GET", Pattern: "/readyz", handler: (*Server).readyz},
+	{Method: "GET", Pattern: "/api/v1/openapi.json", handler: (*Server).openapi},
+	{Method: "POST", Pattern: "/api/v1/login", handler: (*Server).login},
+	{Method: "POST", Pattern: "/api/v1/logout", handler: (*Server).logout},
+	{Method: "GET", Pattern: "/api/v1/me", Auth: true, authed: (*Server).me},
+	{Method: "GET", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).listCustomers},
+	{Method: "POST", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).createCustomer},
+	{Method: "GET", Pattern: "/api/v1/customers/export", Auth: true, authed: (*Server).exportCustomers},
+	{Method: "GET", Pattern: "/api/v1/customers/{id}", Auth: true, authed: (*Server).getCustomer},
+	{Method: "PATCH", Pattern: "/api/v1/customers/{id}", Auth: true, authed: (*Server).updateCustomer},
+	{Method: "DELETE", Pattern: "/api/v1/customers/{id}", Auth: true, authed: (*Server).deleteCustomer},
+	{Method: "GET", Pattern: "/api/v1/customers/{id}/contacts", Auth: true, authed: (*Server).listContacts},
+	{Method: "POST", Pattern: "/api/v1/customers/{id}/contacts", Auth: true, authed: (*Server).createContact},
+	{Method: "GET", Pattern: "/api/v1/contacts/{id}", Auth: true, authed: (*Server).getContact},
+	{Method: "PATCH", Pattern: "/api/v1/contacts/{id}", Auth: true, authed: (*Server).updateContact},
+	{Method: "DELETE", Pattern: "/api/v1/contacts/{id}", Auth: true, authed: (*Server).deleteContact},
+	{Method: "GET", Pattern: "/api/v1/customers/{id}/interactions", Auth: true, authed: (*Server).listInteractions},
+	{Method: "POST", Pattern: "/api/v1/customers/{id}/interactions", Auth: true, authed: (*Server).createInteraction},
+	{Method: "PATCH", Pattern: "/api/v1/interactions/{id}", Auth: true, authed: (*Server).updateInteraction},
+	{Method: "DELETE", Pattern: "/api/v1/interactions/{id}", Auth: true, authed: (*Server).deleteInteraction},
+	{Method: "GET", Pattern: "/api/v1/users", Auth: true, authed: (*Server).listUsers},
+	{Method: "POST", Pattern: "/api/v1/users", Auth: true, authed: (*Server).createUser},
+	{Method: "GET", Pattern: "/api/v1/users/{id}", Auth: true, authed: (*Server).getUser},
+	{Method: "POST", Pattern: "/api/v1/users/{id}/disable", Auth: true, authed: (*Server).disableUser},
+	{Method: "POST", Pattern: "/api/v1/users/{id}/enable", Auth: true, authed: (*Server).enableUser},
+	{Method: "GET", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).listTokens},
+	{Method: "POST", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).createToken},
+	{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Auth: true, authed: (*Server).revokeToken},
+}
+
+// New builds the server.
+func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{db: db, auth: as, crm: cs, log: o.Logger, now: o.Now, secure: o.TLS, mux: http.NewServeMux()}
+	for _, rt := range routes {
+		var h http.HandlerFunc
+		if rt.Auth {
+			authed := rt.authed
+			h = s.authenticate(func(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) { authed(s, w, r, p, id) })
+		} else {
+			handler := rt.handler
+			h = func(w http.ResponseWriter, r *http.Request) { handler(s, w, r) }
+		}
+		s.mux.Handle(rt.Method+" "+rt.Pattern, h)
+	}
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, "no such API endpoint", nil)
+	})
+	s.mux.HandleFunc("GET /{$}", s.home)
+	return s
+}
+
+// Handler returns the root handler with all middleware.
+func (s *Server) Handler() http.Handler { return s.middleware(s.mux) }
+
+type ctxKey int
+
+const requestIDKey ctxKey = 1
+
+func requestID(ctx context.Context) string {
+	v, _ := ctx.Value(requestIDKey).(string)
+	return v
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// middleware: request id, security headers, panic recovery, access log. The
+// access log records the route pattern, never the URL: query strings can
+// carry personal data (a searched phone number).
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		rid := hex.EncodeToString(b[:])
+		ctx := context.WithValue(r.Context(), requestIDKey, rid)
+		r = r.WithContext(ctx)
+		h := w.Header()
+		h.Set("X-Request-Id", rid)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Cache-Control", "no-store")
+		if s.secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.ErrorContext(ctx, "panic", "request_id", rid, "panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeProblem(rec, r, http.StatusInternalServerError, "internal error", nil)
+				}
+			}
+			s.log.InfoContext(ctx, "request", "request_id", rid, "method", r.Method, "route", routeOf(r),
+				"status", rec.status, "bytes", rec.bytes, "duration_ms", time.Since(start).Milliseconds())
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return "unmatched"
+}
+
+const sessionCookie = "custos_session"
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authenticate resolves a bearer token or session cookie into a principal.
+// Cookie-authenticated requests that change state must carry the CSRF token
+// in X-CSRF-Token.
+func (s *Server) authenticate(next authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var id auth.Identity
+		var err error
+		if h := r.Header.Get("Authorization"); h != "" {
+			scheme, tok, ok := strings.Cut(h, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="custos"`)
+				writeProblem(w, r, http.StatusUnauthorized, "use Authorization: Bearer <token>", nil)
+				return
+			}
+			id, err = s.auth.ResolveToken(ctx, strings.TrimSpace(tok))
+		} else if c, cerr := r.Cookie(sessionCookie); cerr == nil {
+			var csrfHash []byte
+			id, csrfHash, err = s.auth.Session(ctx, c.Value)
+			if err == nil && !safeMethod(r.Method) && !auth.CheckCSRF(r.Header.Get("X-CSRF-Token"), csrfHash) {
+				writeProblem(w, r, http.StatusForbidden, "missing or wrong X-CSRF-Token header", nil)
+				return
+			}
+		} else {
+			err = auth.ErrUnauthenticated
+		}
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="custos"`)
+			s.writeError(w, r, err)
+			return
+		}
+		p, err := access.NewPrincipal(id.User.ID, id.Actor(), id.Role)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		p.IP, p.UserAgent, p.RequestID = clientIP(r), r.UserAgent(), requestID(ctx)
+		next(w, r, p, id)
+	}
+}
+
+func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness: database", "err", err)
+		writeProblem(w, r, http.StatusServiceUnavailable, "database unavailable", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custos</title></head><body>
+<h1>Custos</h1><p>The API is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>. The web interface arrives with its own issue.</p></body></html>`))
+}
