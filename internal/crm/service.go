@@ -695,11 +695,12 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 	if err := access.Require(p, access.Export); err != nil {
 		return 0, s.deny(ctx, p, action, "customer", "", err)
 	}
-	lq.Cursor, lq.Limit = "", 500
+	lq.Cursor, lq.Limit = "", 0
 	plan, err := s.plan(p, lq)
 	if err != nil {
 		return 0, err
 	}
+	plan.q.Limit = 500 // export pages are internal: larger than an API page
 	n := 0
 	var runErr error
 	for {

@@ -99,7 +99,9 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 		var h http.HandlerFunc
 		if rt.Auth {
 			authed := rt.authed
-			h = s.authenticate(func(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) { authed(s, w, r, p, id) })
+			h = s.authenticate(func(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+				authed(s, w, r, p, id)
+			})
 		} else {
 			handler := rt.handler
 			h = func(w http.ResponseWriter, r *http.Request) { handler(s, w, r) }
@@ -250,7 +252,9 @@ func (s *Server) authenticate(next authedHandler) http.HandlerFunc {
 	}
 }
 
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

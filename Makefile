@@ -1,0 +1,51 @@
+# Custos — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/custos
+DATA  ?= ./data
+ADDR  ?= 127.0.0.1:8080
+GOBIN := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build run test test-deps lint unit bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/custos
+
+# Starts Custos on the embedded SQLite database in ./data. The first run
+# creates the root key and the database and prints how to log in.
+run: build
+	./$(BIN) serve --data $(DATA) --addr $(ADDR)
+
+# Installs what the tests need (only what is missing), then runs the checks
+# and every test on SQLite and PostgreSQL (the tests start a throwaway
+# PostgreSQL cluster themselves).
+test: test-deps lint unit
+
+test-deps:
+	@bash scripts/ensure-postgres.sh
+	@test -x $(STATICCHECK) || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@2025.1.1; }
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -count=1 -timeout 15m ./...
+
+# Benchmarks: encrypted vs no-op sealer, in the same run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/crm/
+
+# A short fuzzing pass over every fuzz target (not part of make test).
+fuzz:
+	@for pkg in ./internal/seal ./internal/normalize ./internal/csvio; do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 15s $$pkg || exit 1; done; done
+
+clean:
+	rm -rf bin
