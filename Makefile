@@ -27,7 +27,7 @@ test: test-deps lint unit
 
 test-deps:
 	@bash scripts/ensure-postgres.sh
-	@test -x $(STATICCHECK) || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@2025.1.1; }
+	@test -x $(STATICCHECK) || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/custos/custos/internal/normalize"
 )
 
 // Customer is one generated CRM customer record. Code fields (Kind,
@@ -490,20 +492,36 @@ func (g *Generator) mobile() string {
 	}
 }
 
+// landline returns a number that the CRM's validator (libphonenumber's
+// metadata of assigned ranges) accepts, drawing again when it would not.
 func (g *Generator) landline(loc location) string {
+	for range 20 {
+		if n := g.landlineOnce(loc); validPhone(n) {
+			return n
+		}
+	}
+	return g.mobile()
+}
+
+func (g *Generator) landlineOnce(loc location) string {
 	code := loc.areaCode
-	local := g.digitsInto([]byte{byte('2' + g.intn(7))}, 7)
+	rest := 7 // local numbers have 8 digits in most cities
+	if code == "0592" {
+		rest = 6 // Xiamen's have 7
+	}
+	local := g.digitsInto([]byte{byte('2' + g.intn(7))}, rest)
+	h := len(local) - 4
 	switch g.pickCount(35, 30, 10, 10, 15) {
 	case 0:
 		return code + "-" + local
 	case 1:
-		return code + "-" + local[:4] + " " + local[4:]
+		return code + "-" + local[:h] + " " + local[h:]
 	case 2:
-		return "(" + code + ") " + local[:4] + " " + local[4:]
+		return "(" + code + ") " + local[:h] + " " + local[h:]
 	case 3:
-		return code + " " + local[:4] + " " + local[4:]
+		return code + " " + local[:h] + " " + local[h:]
 	default:
-		return "+86 " + code[1:] + " " + local[:4] + " " + local[4:]
+		return "+86 " + code[1:] + " " + local[:h] + " " + local[h:]
 	}
 }
 
@@ -952,4 +970,9 @@ func (g *Generator) followUp(at time.Time) time.Time {
 		t = t.AddDate(0, 0, 1)
 	}
 	return t
+}
+
+func validPhone(s string) bool {
+	_, err := normalize.Phone(s)
+	return err == nil
 }

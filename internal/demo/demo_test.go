@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"github.com/custos/custos/internal/normalize"
 	"reflect"
 	"regexp"
 	"slices"
@@ -125,16 +126,15 @@ var (
 		regexp.MustCompile(`^\+86 ?1\d{10}$`),
 	}
 	landlineFormats = []*regexp.Regexp{
-		regexp.MustCompile(`^0\d{2,3}-\d{8}$`),
-		regexp.MustCompile(`^0\d{2,3}-\d{4} \d{4}$`),
-		regexp.MustCompile(`^\(0\d{2,3}\) \d{4} \d{4}$`),
-		regexp.MustCompile(`^0\d{2,3} \d{4} \d{4}$`),
-		regexp.MustCompile(`^\+86 [1-9]\d{1,2} \d{4} \d{4}$`),
+		regexp.MustCompile(`^0\d{2,3}-\d{7,8}$`),
+		regexp.MustCompile(`^0\d{2,3}-\d{3,4} \d{4}$`),
+		regexp.MustCompile(`^\(0\d{2,3}\) \d{3,4} \d{4}$`),
+		regexp.MustCompile(`^0\d{2,3} \d{3,4} \d{4}$`),
+		regexp.MustCompile(`^\+86 [1-9]\d{1,2} \d{3,4} \d{4}$`),
 	}
 	// Mobile prefixes 13x, 15x, 17x, 18x, 19x as allocated (no 154, 171/2/4, 190/2/4).
-	mobileDigits   = regexp.MustCompile(`^1(3\d|5[0-35-9]|7[035-8]|8\d|9[135-9])\d{8}$`)
-	landlineDigits = regexp.MustCompile(`^(0\d{2,3})([2-8]\d{7})$`)
-	areaCodes      = strings.Fields("010 020 021 022 023 025 027 028 029 0512 0532 0571 0574 0592 0731 0755")
+	mobileDigits = regexp.MustCompile(`^1(3\d|5[0-35-9]|7[035-8]|8\d|9[135-9])\d{8}$`)
+	areaCodes    = strings.Fields("010 020 021 022 023 025 027 028 029 0512 0532 0571 0574 0592 0731 0755")
 )
 
 func matchesAny(res []*regexp.Regexp, s string) bool {
@@ -161,13 +161,19 @@ func classifyPhone(s string) string {
 		if intl {
 			digits = "0" + digits
 		}
-		m := landlineDigits.FindStringSubmatch(digits)
-		if m != nil && slices.Contains(areaCodes, m[1]) {
-			// The split between area code and number must be unambiguous.
-			if len(m[1]) == 3 && !strings.HasPrefix(m[1], "01") && !strings.HasPrefix(m[1], "02") {
-				return ""
+		for _, code := range areaCodes {
+			rest, ok := strings.CutPrefix(digits, code)
+			if !ok {
+				continue
 			}
-			return "landline"
+			// Local numbers have 8 digits, 7 in Xiamen (0592).
+			want := 8
+			if code == "0592" {
+				want = 7
+			}
+			if len(rest) == want && rest[0] >= '2' && rest[0] <= '8' && strings.Trim(rest, "0123456789") == "" {
+				return "landline"
+			}
 		}
 	}
 	return ""
@@ -468,5 +474,36 @@ func BenchmarkCustomer(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = g.Customer()
+	}
+}
+
+// Every generated phone and email passes the validators the CRM uses, so the
+// demo data imports without a rejected row.
+func TestDataPassesValidators(t *testing.T) {
+	g := New(7, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	for _, c := range g.Customers(5000) {
+		for _, p := range c.Phones {
+			if _, err := normalize.Phone(p); err != nil {
+				t.Fatalf("phone %q: %v", p, err)
+			}
+		}
+		for _, e := range c.Emails {
+			if _, err := normalize.Email(e); err != nil {
+				t.Fatalf("email %q: %v", e, err)
+			}
+		}
+		if c.IDNumber != "" {
+			if _, err := normalize.IDNumber(c.IDNumber); err != nil {
+				t.Fatalf("id %q: %v", c.IDNumber, err)
+			}
+		}
+		if _, err := normalize.Name(c.Name); err != nil {
+			t.Fatalf("name %q: %v", c.Name, err)
+		}
+		for _, tag := range c.Tags {
+			if _, err := normalize.Tag(tag); err != nil {
+				t.Fatalf("tag %q: %v", tag, err)
+			}
+		}
 	}
 }

@@ -393,6 +393,8 @@ func atoi(s string) int {
 
 // Code validates a category code (industry, level, source, status, kind):
 // after trimming and lowercasing it must match ^[a-z0-9][a-z0-9_-]{0,31}$.
+// Only ASCII letters are lowercased, so non-ASCII input that would lowercase
+// to ASCII (such as the Kelvin sign) is rejected.
 func Code(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
