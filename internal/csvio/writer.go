@@ -3,6 +3,7 @@ package csvio
 import (
 	"encoding/csv"
 	"io"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -94,4 +95,15 @@ func isFormulaTrigger(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// UnsafeCell undoes SafeCell when reading back a file Custos (or a careful
+// spreadsheet) exported: a leading quote that protects a formula trigger is
+// removed, so "'+8613800138000" imports as the phone it is. Any other cell is
+// returned unchanged.
+func UnsafeCell(s string) string {
+	if rest, ok := strings.CutPrefix(s, "'"); ok && SafeCell(rest) == s {
+		return rest
+	}
+	return s
 }

@@ -171,3 +171,15 @@ func TestRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsafeCellUndoesSafeCell(t *testing.T) {
+	for _, s := range []string{"+8613800138000", "=1+1", "-5", "@SUM(A1)", "plain", "'quoted already", "", "'", "''=x", "张三"} {
+		if got := UnsafeCell(SafeCell(s)); got != s {
+			t.Errorf("UnsafeCell(SafeCell(%q)) = %q", s, got)
+		}
+	}
+	// A quote that protects nothing stays.
+	if got := UnsafeCell("'hello"); got != "'hello" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -82,6 +82,7 @@ func toRow(row csvio.Row, owners OwnerResolver, cache map[string]string) (crm.Im
 		if !ok || v == "" {
 			return nil
 		}
+		v = csvio.UnsafeCell(v)
 		return &v
 	}
 	list := func(col string) *[]string {
@@ -89,6 +90,7 @@ func toRow(row csvio.Row, owners OwnerResolver, cache map[string]string) (crm.Im
 		if !ok || v == "" {
 			return nil
 		}
+		v = csvio.UnsafeCell(v)
 		l := splitMulti(v)
 		return &l
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/config"
 	"github.com/custos/custos/internal/crm"
@@ -170,7 +171,7 @@ func (n *Node) EnsureFirstAdmin(ctx context.Context, actor, email, password stri
 		}
 		fa.Password, fa.Generated = password, true
 	}
-	ev := auditEvent(actor)
+	ev := audit.Event{Actor: actor}
 	if _, err := n.Auth.CreateUser(ctx, ev, auth.NewUser{Email: fa.Email, Name: "Administrator", Role: "admin", Password: password}); err != nil {
 		return nil, fmt.Errorf("create first administrator: %w", err)
 	}
