@@ -1,0 +1,171 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/keys"
+	"github.com/custos/custos/internal/store"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *clock               { return &clock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)} }
+
+var ev = audit.Event{Actor: "test"}
+
+func setup(t *testing.T, c *clock) (*auth.Service, *store.DB) {
+	t.Helper()
+	auth.UseCheapHashingForTests(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := keys.CreateLocalFile(filepath.Join(t.TempDir(), "root.key"))
+	kr, err := keys.Initialize(ctx, db, root, keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(tx *store.Tx) error { return tx.EnsureRole(ctx, store.Role{Name: "sales", Permissions: "read"}) }); err != nil {
+		t.Fatal(err)
+	}
+	return auth.New(db, kr, auth.Settings{}, c.now), db
+}
+
+func TestPasswordHash(t *testing.T) {
+	h, err := auth.HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=3,p=2$") {
+		t.Fatalf("hash %q does not carry the production parameters", h)
+	}
+	for pw, want := range map[string]bool{"correct horse battery": true, "correct horse batterY": false, "": false} {
+		if ok, err := auth.VerifyPassword(h, pw); err != nil || ok != want {
+			t.Fatalf("%q: %v %v", pw, ok, err)
+		}
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAAAAAAAAAAAAAAAAAAAA", "$argon2id$v=19$m=x$a$b"} {
+		if _, err := auth.VerifyPassword(bad, "x"); err == nil {
+			t.Fatalf("accepted hash %q", bad)
+		}
+	}
+	a, _ := auth.GeneratePassword()
+	b, _ := auth.GeneratePassword()
+	if len(a) != 20 || a == b || auth.CheckPasswordPolicy(a) != nil {
+		t.Fatalf("generated %q %q", a, b)
+	}
+}
+
+func TestSessionsExpire(t *testing.T) {
+	c := newClock()
+	s, _ := setup(t, c)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, ev, auth.NewUser{Email: "Li@Example.com", Name: "李雷", Role: "sales", Password: "correct horse battery"})
+	if err != nil || u.Email != "li@example.com" {
+		t.Fatalf("%+v %v", u, err)
+	}
+	login := func() string {
+		tok, _, _, err := s.Login(ctx, ev, "LI@example.com", "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// Idle timeout: 30 minutes without a request ends the session.
+	tok := login()
+	c.add(29 * time.Minute)
+	if _, _, err := s.Session(ctx, tok); err != nil {
+		t.Fatalf("within idle: %v", err)
+	}
+	c.add(29 * time.Minute) // activity at 29 min refreshed the idle timer
+	if _, _, err := s.Session(ctx, tok); err != nil {
+		t.Fatalf("activity did not refresh: %v", err)
+	}
+	c.add(31 * time.Minute)
+	if _, _, err := s.Session(ctx, tok); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("idle session still valid: %v", err)
+	}
+	// Absolute lifetime: 12 hours even when active.
+	tok = login()
+	for i := 0; i < 25; i++ {
+		c.add(29 * time.Minute)
+		_, _, err := s.Session(ctx, tok)
+		if i < 24 && err != nil {
+			t.Fatalf("active session ended at step %d: %v", i, err)
+		}
+		if i == 24 && !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatal("session outlived its 12 hours")
+		}
+	}
+	// Wrong password and unknown user: same error.
+	_, _, _, e1 := s.Login(ctx, ev, "li@example.com", "wrong password")
+	_, _, _, e2 := s.Login(ctx, ev, "ghost@example.com", "wrong password")
+	_, _, _, e3 := s.Login(ctx, ev, "not an email", "wrong password")
+	if !errors.Is(e1, auth.ErrBadCredentials) || e1.Error() != e2.Error() || e2.Error() != e3.Error() {
+		t.Fatalf("login errors differ: %v / %v / %v", e1, e2, e3)
+	}
+	// Logout ends the session.
+	tok = login()
+	if err := s.Logout(ctx, ev, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Session(ctx, tok); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatal("session survived logout")
+	}
+}
+
+func TestTokens(t *testing.T) {
+	c := newClock()
+	s, _ := setup(t, c)
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, ev, auth.NewUser{Email: "t@example.com", Name: "T", Role: "sales", Password: "correct horse battery"})
+	secret, tok, err := s.CreateToken(ctx, ev, u.ID, "ci", time.Hour)
+	if err != nil || !strings.HasPrefix(secret, auth.TokenPrefix) {
+		t.Fatal(err)
+	}
+	if id, err := s.ResolveToken(ctx, secret); err != nil || id.User.ID != u.ID || id.Actor() != "token:"+tok.ID {
+		t.Fatalf("resolve: %v", err)
+	}
+	c.add(61 * time.Minute)
+	if _, err := s.ResolveToken(ctx, secret); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatal("expired token accepted")
+	}
+	for _, bad := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"", time.Hour}, {strings.Repeat("x", 101), time.Hour}, {"ok", -time.Hour}, {"ok", 400 * 24 * time.Hour}} {
+		if _, _, err := s.CreateToken(ctx, ev, u.ID, bad.name, bad.ttl); !errors.Is(err, auth.ErrInvalid) {
+			t.Fatalf("%q %v accepted: %v", bad.name, bad.ttl, err)
+		}
+	}
+	secret, tok, _ = s.CreateToken(ctx, ev, u.ID, "ci2", 0)
+	if err := s.RevokeToken(ctx, ev, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResolveToken(ctx, secret); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatal("revoked token accepted")
+	}
+	for _, junk := range []string{"", "cst_", "nope", "cst_" + strings.Repeat("a", 200)} {
+		if _, err := s.ResolveToken(ctx, junk); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("%q: %v", junk, err)
+		}
+	}
+}
