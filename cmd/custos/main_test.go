@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,3 +428,75 @@ func api(t *testing.T, method, url, tok, body string, want int) map[string]any {
 	_ = json.Unmarshal(b, &m)
 	return m
 }
+
+// --tls self-signed creates and keeps a certificate in the data directory, the
+// server speaks HTTPS with HSTS, and a cancelled context shuts it down cleanly.
+func TestServeSelfSignedTLS(t *testing.T) {
+	dir := initDir(t)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, errb syncBuffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--tls", "self-signed"}, strings.NewReader(""), &out, &errb, func(string) (string, bool) { return "", false })
+	}()
+	certFile := filepath.Join(dir, "tls", "cert.pem")
+	var client *http.Client
+	deadline := time.Now().Add(20 * time.Second)
+	for client == nil && time.Now().Before(deadline) {
+		if pem, err := os.ReadFile(certFile); err == nil {
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pem) {
+				client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if client == nil {
+		cancel()
+		t.Fatalf("no certificate written: %s", errb.String())
+	}
+	var resp *http.Response
+	var err error
+	for time.Now().Before(deadline) {
+		if resp, err = client.Get("https://" + addr + "/healthz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Fatalf("status %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	if st, err := os.Stat(filepath.Join(dir, "tls", "key.pem")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v", err)
+	}
+	if !strings.Contains(out.String(), "https://"+addr) {
+		t.Fatalf("output: %s", out.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
