@@ -286,9 +286,6 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	create := `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`
-	if _, err := db.write.ExecContext(ctx, create); err != nil {
-		return fmt.Errorf("store: migrations table: %w", err)
-	}
 	for _, name := range names {
 		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
 		if err != nil {
@@ -299,10 +296,17 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return err
 		}
 		err = db.Write(ctx, func(tx *Tx) error {
+			// The lock (PostgreSQL) or the immediate transaction (SQLite)
+			// serializes nodes starting at once; the bookkeeping table is
+			// created under it, since CREATE TABLE IF NOT EXISTS races on
+			// PostgreSQL.
 			if db.dialect == Postgres {
 				if _, err := tx.exec(ctx, `SELECT pg_advisory_xact_lock(7236508160)`); err != nil {
 					return err
 				}
+			}
+			if _, err := tx.exec(ctx, create); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
