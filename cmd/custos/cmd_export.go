@@ -10,8 +10,8 @@ import (
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/csvio"
+	"github.com/custos/custos/internal/customercsv"
 	"github.com/custos/custos/internal/node"
-	"github.com/custos/custos/internal/web"
 )
 
 func (a *app) exportCmd() *cobra.Command {
@@ -62,12 +62,12 @@ visibility instead: a user without the export permission is refused.`,
 			}
 			bar := a.newProgress(-1, "exporting")
 			cw := csvio.NewWriter(w, true)
-			if err := cw.Write(web.ExportColumns); err != nil {
+			if err := cw.Write(customercsv.Columns); err != nil {
 				return err
 			}
 			count, err := n.CRM.ExportCustomers(a.ctx, p, lq, func(c crm.Customer) error {
 				bar.add(1)
-				return cw.Write(web.ExportRecord(c, owners))
+				return cw.Write(customercsv.Record(c, owners))
 			})
 			bar.done()
 			if err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/internal/crm"
-	"github.com/custos/custos/internal/importer"
+	"github.com/custos/custos/internal/customercsv"
 )
 
 func (a *app) importCmd() *cobra.Command {
@@ -49,7 +49,7 @@ the good rows are imported, unless --atomic: then one bad row imports nothing.`,
 				return err
 			}
 			defer n.Close()
-			parsed, err := importer.Parse(f, strings.ToLower(encoding), func(email string) (string, error) {
+			parsed, err := customercsv.Parse(f, strings.ToLower(encoding), func(email string) (string, error) {
 				u, err := n.Auth.FindUserByEmail(a.ctx, email)
 				return u.ID, err
 			})

@@ -15,6 +15,7 @@ import (
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/csvio"
+	"github.com/custos/custos/internal/customercsv"
 )
 
 func eventOf(p access.Principal) audit.Event {
@@ -265,17 +266,6 @@ func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, p access
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ExportColumns are the CSV columns of an export; they are the import's
-// canonical column names, so an export imports back.
-var ExportColumns = []string{"name", "kind", "phone", "email", "address", "id_number", "industry", "level", "source", "status", "tags", "owner", "notes"}
-
-// ExportRecord renders one customer as a CSV record; owners maps owner ids
-// to emails.
-func ExportRecord(c crm.Customer, owners map[string]string) []string {
-	return []string{c.Name, c.Kind, strings.Join(c.Phones, "; "), strings.Join(c.Emails, "; "), c.Address, c.IDNumber,
-		c.Industry, c.Level, c.Source, c.Status, strings.Join(c.Tags, "; "), owners[c.OwnerID], c.Notes}
-}
-
 func (s *Server) ownerEmails(r *http.Request) (map[string]string, error) {
 	users, err := s.auth.ListUsers(r.Context())
 	if err != nil {
@@ -311,13 +301,13 @@ func (s *Server) exportCustomers(w http.ResponseWriter, r *http.Request, p acces
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="customers-%s.csv"`, s.now().UTC().Format("20060102-150405")))
 		w.WriteHeader(http.StatusOK)
 		cw = csvio.NewWriter(w, true)
-		return cw.Write(ExportColumns)
+		return cw.Write(customercsv.Columns)
 	}
 	_, err := s.crm.ExportCustomers(r.Context(), p, lq, func(c crm.Customer) error {
 		if err := start(); err != nil {
 			return err
 		}
-		return cw.Write(ExportRecord(c, owners))
+		return cw.Write(customercsv.Record(c, owners))
 	})
 	if err != nil && cw == nil {
 		s.writeError(w, r, err)

@@ -1,7 +1,8 @@
-// Package importer turns a customer CSV file (see internal/csvio) into the
-// rows the guarded path imports, with per-line errors that never quote a
-// value. The command line and the web interface share it.
-package importer
+// Package customercsv maps customers to and from CSV files: Parse turns a
+// file (see internal/csvio) into the rows the guarded path imports, with
+// per-line errors that never quote a value; Columns and Record lay out an
+// export so that it imports back. The command line and the API share it.
+package customercsv
 
 import (
 	"errors"
