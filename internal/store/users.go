@@ -119,10 +119,10 @@ func (tx *Tx) CountUsers(ctx context.Context) (int, error) {
 	return n, mapErr(err)
 }
 
-// UpdateUser stores role, disabled, password hash and sealed fields of u.
+// UpdateUser stores role, disabled, password hash, key version and sealed fields of u.
 func (tx *Tx) UpdateUser(ctx context.Context, u User) error {
-	res, err := tx.exec(ctx, `UPDATE users SET email_bidx = ?, email = ?, name = ?, role = ?, password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-		u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, boolInt(u.Disabled), Micros(u.UpdatedAt), u.ID)
+	res, err := tx.exec(ctx, `UPDATE users SET email_bidx = ?, email = ?, name = ?, role = ?, password_hash = ?, key_version = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+		u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, u.KeyVersion, boolInt(u.Disabled), Micros(u.UpdatedAt), u.ID)
 	if err != nil {
 		return err
 	}
