@@ -49,7 +49,7 @@ in CUSTOS_DEMO_PASSWORD, or a generated one printed once.`,
 			if err != nil {
 				return err
 			}
-			printFirstAdmin(a.stdout, fa, "http://"+a.cfg.Addr)
+			printFirstAdmin(a.stdout, fa, "http://"+a.cfg.Addr, a.cfg.DataDir)
 			pw := a.env.get("CUSTOS_DEMO_PASSWORD")
 			generated := false
 			var owners []string

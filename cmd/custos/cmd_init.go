@@ -39,13 +39,13 @@ Running init on an initialized directory changes nothing.`,
 			if err != nil {
 				return err
 			}
-			printFirstAdmin(a.stdout, fa, "http://"+a.cfg.Addr)
+			printFirstAdmin(a.stdout, fa, "http://"+a.cfg.Addr, a.cfg.DataDir)
 			return nil
 		},
 	}
 }
 
-func printFirstAdmin(w io.Writer, fa *node.FirstAdmin, url string) {
+func printFirstAdmin(w io.Writer, fa *node.FirstAdmin, url, dataDir string) {
 	if fa == nil {
 		return
 	}
@@ -58,5 +58,5 @@ func printFirstAdmin(w io.Writer, fa *node.FirstAdmin, url string) {
 	}
 	fmt.Fprintf(w, "\nLog in at %s, or get a session for the API:\n", url)
 	fmt.Fprintf(w, "  curl -c cookies.txt -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"...\"}' %s/api/v1/login\n", fa.Email, url)
-	fmt.Fprintf(w, "or an API token:\n  custos token create --data <dir> --user %s --name cli --ttl 24h\n\n", fa.Email)
+	fmt.Fprintf(w, "or an API token:\n  custos token create --data %s --user %s --name cli --ttl 24h\n\n", dataDir, fa.Email)
 }

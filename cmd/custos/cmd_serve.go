@@ -74,7 +74,7 @@ func (a *app) runServe() error {
 	if err != nil {
 		return err
 	}
-	printFirstAdmin(a.stdout, fa, url)
+	printFirstAdmin(a.stdout, fa, url, a.cfg.DataDir)
 
 	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil})
 	ln, err := net.Listen("tcp", a.cfg.Addr)
