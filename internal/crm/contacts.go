@@ -32,65 +32,15 @@ func (s *Service) openContact(ctx context.Context, tx *store.Tx, r store.Contact
 }
 
 func applyContact(c *Contact, in ContactFields, creating bool) ([]string, error) {
-	var fe fieldErrs
-	var changed []string
-	if in.Name != nil {
-		n, err := normalize.Name(*in.Name)
-		if err != nil {
-			fe.add("name", err)
-		} else if n != c.Name {
-			c.Name, changed = n, append(changed, "name")
-		}
-	} else if creating {
-		fe.addf("name", "is required")
-	}
-	text := func(field string, dst, src *string, max int) {
-		if src == nil {
-			return
-		}
-		v, err := normalize.Text(*src, max)
-		if err != nil {
-			fe.add(field, err)
-			return
-		}
-		if v != *dst {
-			*dst, changed = v, append(changed, field)
-		}
-	}
-	list := func(field string, dst, src *[]string, max int, fn func(string) (string, error)) {
-		if src == nil {
-			return
-		}
-		if len(*src) > max {
-			fe.addf(field, "at most %d values", max)
-			return
-		}
-		out := []string{}
-		for i, v := range *src {
-			n, err := fn(v)
-			if err != nil {
-				fe.addf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-				continue
-			}
-			if !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-		if !slices.Equal(out, *dst) {
-			*dst, changed = out, append(changed, field)
-		}
-	}
-	text("title", &c.Title, in.Title, maxTitle)
-	text("notes", &c.Notes, in.Notes, maxNotes)
-	list("phones", &c.Phones, in.Phones, maxPhones, normalize.Phone)
-	list("emails", &c.Emails, in.Emails, maxEmails, normalize.Email)
-	if c.Phones == nil {
-		c.Phones = []string{}
-	}
-	if c.Emails == nil {
-		c.Emails = []string{}
-	}
-	return changed, fe.err()
+	var p patch
+	p.name(&c.Name, in.Name, creating)
+	p.str("title", &c.Title, in.Title, text(maxTitle))
+	p.str("notes", &c.Notes, in.Notes, text(maxNotes))
+	p.list("phones", &c.Phones, in.Phones, maxPhones, normalize.Phone)
+	p.list("emails", &c.Emails, in.Emails, maxEmails, normalize.Email)
+	nonNil(&c.Phones)
+	nonNil(&c.Emails)
+	return p.changed, p.err()
 }
 
 // contactTerms: a customer is found by its contacts' phones and emails (exact
@@ -273,25 +223,12 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 
 // DeleteContact soft-deletes a visible contact.
 func (s *Service) DeleteContact(ctx context.Context, p access.Principal, id string) error {
-	const action = "contact.delete"
-	if err := access.Require(p, access.Delete); err != nil {
-		return s.deny(ctx, p, action, "contact", id, err)
-	}
-	now := s.now().UTC()
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.GetContact(ctx, access.CustomerScope(p), id); err != nil {
+	return s.softDelete(ctx, p, "contact.delete", "contact", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
+		if _, err := tx.GetContact(ctx, scope, id); err != nil {
 			return err
 		}
-		if err := tx.SoftDeleteContact(ctx, id, now); err != nil {
-			return err
-		}
-		_, err := audit.Record(ctx, tx, now, event(p, action, "contact", id))
-		return err
+		return tx.SoftDeleteContact(ctx, id, now)
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return s.deny(ctx, p, action, "contact", id, ErrNotFound)
-	}
-	return mapStoreErr(err)
 }
 
 // --- interactions ------------------------------------------------------------
@@ -508,23 +445,10 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 
 // DeleteInteraction soft-deletes a visible interaction.
 func (s *Service) DeleteInteraction(ctx context.Context, p access.Principal, id string) error {
-	const action = "interaction.delete"
-	if err := access.Require(p, access.Delete); err != nil {
-		return s.deny(ctx, p, action, "interaction", id, err)
-	}
-	now := s.now().UTC()
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.GetInteraction(ctx, access.CustomerScope(p), id); err != nil {
+	return s.softDelete(ctx, p, "interaction.delete", "interaction", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
+		if _, err := tx.GetInteraction(ctx, scope, id); err != nil {
 			return err
 		}
-		if err := tx.SoftDeleteInteraction(ctx, id, now); err != nil {
-			return err
-		}
-		_, err := audit.Record(ctx, tx, now, event(p, action, "interaction", id))
-		return err
+		return tx.SoftDeleteInteraction(ctx, id, now)
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return s.deny(ctx, p, action, "interaction", id, ErrNotFound)
-	}
-	return mapStoreErr(err)
 }

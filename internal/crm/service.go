@@ -241,97 +241,36 @@ func (s *Service) hashTerms(terms []string) [][]byte {
 // applyCustomer validates in and applies it to c (a zero Customer when
 // creating). It returns the names of the fields that changed.
 func applyCustomer(c *Customer, in CustomerFields, creating bool) ([]string, error) {
-	var fe fieldErrs
-	var changed []string
-	setStr := func(field string, dst *string, src *string, fn func(string) (string, error)) {
-		if src == nil {
-			return
-		}
-		v := strings.TrimSpace(*src)
-		if v != "" || fn == nil {
-			var err error
-			if fn != nil {
-				v, err = fn(v)
-			}
-			if err != nil {
-				fe.add(field, err)
-				return
-			}
-		}
-		if v != *dst {
-			*dst = v
-			changed = append(changed, field)
-		}
-	}
-	setList := func(field string, dst *[]string, src *[]string, max int, fn func(string) (string, error)) {
-		if src == nil {
-			return
-		}
-		if len(*src) > max {
-			fe.addf(field, "at most %d values", max)
-			return
-		}
-		out := make([]string, 0, len(*src))
-		for i, v := range *src {
-			n, err := fn(v)
-			if err != nil {
-				fe.addf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-				continue
-			}
-			if !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-		if !slices.Equal(out, *dst) {
-			*dst = out
-			changed = append(changed, field)
-		}
-	}
+	var p patch
 	kind := func(v string) (string, error) {
 		if v != KindCompany && v != KindPerson {
 			return "", fmt.Errorf("must be %q or %q", KindCompany, KindPerson)
 		}
 		return v, nil
 	}
-	if in.Name != nil {
-		n, err := normalize.Name(*in.Name)
-		if err != nil {
-			fe.add("name", err)
-		} else if n != c.Name {
-			c.Name = n
-			changed = append(changed, "name")
-		}
-	} else if creating {
-		fe.addf("name", "is required")
-	}
-	setStr("kind", &c.Kind, in.Kind, kind)
+	p.name(&c.Name, in.Name, creating)
+	p.str("kind", &c.Kind, in.Kind, kind)
 	if c.Kind == "" {
 		c.Kind = KindCompany
 	}
-	setList("phones", &c.Phones, in.Phones, maxPhones, normalize.Phone)
-	setList("emails", &c.Emails, in.Emails, maxEmails, normalize.Email)
-	setList("tags", &c.Tags, in.Tags, maxTags, normalize.Tag)
-	setStr("address", &c.Address, in.Address, func(v string) (string, error) { return normalize.Text(v, maxAddress) })
-	setStr("id_number", &c.IDNumber, in.IDNumber, normalize.IDNumber)
-	setStr("industry", &c.Industry, in.Industry, normalize.Code)
-	setStr("level", &c.Level, in.Level, normalize.Code)
-	setStr("source", &c.Source, in.Source, normalize.Code)
-	setStr("status", &c.Status, in.Status, normalize.Code)
-	setStr("notes", &c.Notes, in.Notes, func(v string) (string, error) { return normalize.Text(v, maxNotes) })
-	if err := fe.err(); err != nil {
+	p.list("phones", &c.Phones, in.Phones, maxPhones, normalize.Phone)
+	p.list("emails", &c.Emails, in.Emails, maxEmails, normalize.Email)
+	p.list("tags", &c.Tags, in.Tags, maxTags, normalize.Tag)
+	p.str("address", &c.Address, in.Address, text(maxAddress))
+	p.str("id_number", &c.IDNumber, in.IDNumber, normalize.IDNumber)
+	p.str("industry", &c.Industry, in.Industry, normalize.Code)
+	p.str("level", &c.Level, in.Level, normalize.Code)
+	p.str("source", &c.Source, in.Source, normalize.Code)
+	p.str("status", &c.Status, in.Status, normalize.Code)
+	p.str("notes", &c.Notes, in.Notes, text(maxNotes))
+	if err := p.err(); err != nil {
 		return nil, err
 	}
-	if c.Phones == nil {
-		c.Phones = []string{}
-	}
-	if c.Emails == nil {
-		c.Emails = []string{}
-	}
-	if c.Tags == nil {
-		c.Tags = []string{}
-	}
+	nonNil(&c.Phones)
+	nonNil(&c.Emails)
+	nonNil(&c.Tags)
 	c.primaries()
-	return changed, nil
+	return p.changed, nil
 }
 
 // checkOwner verifies that ownerID names an enabled user.
@@ -517,25 +456,12 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 
 // DeleteCustomer soft-deletes a customer.
 func (s *Service) DeleteCustomer(ctx context.Context, p access.Principal, id string) error {
-	const action = "customer.delete"
-	if err := access.Require(p, access.Delete); err != nil {
-		return s.deny(ctx, p, action, "customer", id, err)
-	}
-	now := s.now().UTC()
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.GetCustomer(ctx, access.CustomerScope(p), id); err != nil {
+	return s.softDelete(ctx, p, "customer.delete", "customer", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
+		if _, err := tx.GetCustomer(ctx, scope, id); err != nil {
 			return err
 		}
-		if err := tx.SoftDeleteCustomer(ctx, id, now); err != nil {
-			return err
-		}
-		_, err := audit.Record(ctx, tx, now, event(p, action, "customer", id))
-		return err
+		return tx.SoftDeleteCustomer(ctx, id, now)
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return s.deny(ctx, p, action, "customer", id, ErrNotFound)
-	}
-	return mapStoreErr(err)
 }
 
 // --- list, search, export ----------------------------------------------------
