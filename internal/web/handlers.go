@@ -1,7 +1,7 @@
 package web
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -46,6 +46,49 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (int64, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// update serves a PATCH: the {id}, an optional If-Match version, a strict
+// JSON body converted to the service's fields, the call, and the new ETag.
+func update[In, F, Out any](s *Server, w http.ResponseWriter, r *http.Request, conv func(In) (F, error),
+	call func(ctx context.Context, id string, f F, version int64) (Out, error), version func(Out) int64) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	ifVersion, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
+	var in In
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	f, err := conv(in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := call(r.Context(), id, f, ifVersion)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setETag(w, version(out))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// remove serves a DELETE of the {id}.
+func (s *Server) remove(w http.ResponseWriter, r *http.Request, call func(ctx context.Context, id string) error) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	if err := call(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func setETag(w http.ResponseWriter, version int64) {
@@ -228,42 +271,13 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p access.Pr
 }
 
 func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	id := pathID(w, r)
-	if id == "" {
-		return
-	}
-	version, ok := ifMatch(w, r)
-	if !ok {
-		return
-	}
-	var in customerIn
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	f, err := in.fields()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := s.crm.UpdateCustomer(r.Context(), p, id, f, version)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	setETag(w, c.Version)
-	writeJSON(w, http.StatusOK, c)
+	update(s, w, r, customerIn.fields, func(ctx context.Context, id string, f crm.CustomerFields, v int64) (crm.Customer, error) {
+		return s.crm.UpdateCustomer(ctx, p, id, f, v)
+	}, func(c crm.Customer) int64 { return c.Version })
 }
 
 func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	id := pathID(w, r)
-	if id == "" {
-		return
-	}
-	if err := s.crm.DeleteCustomer(r.Context(), p, id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.remove(w, r, func(ctx context.Context, id string) error { return s.crm.DeleteCustomer(ctx, p, id) })
 }
 
 func (s *Server) ownerEmails(r *http.Request) (map[string]string, error) {
@@ -406,42 +420,13 @@ func (s *Server) getContact(w http.ResponseWriter, r *http.Request, p access.Pri
 }
 
 func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	id := pathID(w, r)
-	if id == "" {
-		return
-	}
-	version, ok := ifMatch(w, r)
-	if !ok {
-		return
-	}
-	var in contactIn
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	f, err := in.fields()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := s.crm.UpdateContact(r.Context(), p, id, f, version)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	setETag(w, c.Version)
-	writeJSON(w, http.StatusOK, c)
+	update(s, w, r, contactIn.fields, func(ctx context.Context, id string, f crm.ContactFields, v int64) (crm.Contact, error) {
+		return s.crm.UpdateContact(ctx, p, id, f, v)
+	}, func(c crm.Contact) int64 { return c.Version })
 }
 
 func (s *Server) deleteContact(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	id := pathID(w, r)
-	if id == "" {
-		return
-	}
-	if err := s.crm.DeleteContact(r.Context(), p, id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.remove(w, r, func(ctx context.Context, id string) error { return s.crm.DeleteContact(ctx, p, id) })
 }
 
 // --- interactions ----------------------------------------------------------
@@ -490,37 +475,14 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request, p acc
 }
 
 func (s *Server) updateInteraction(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	id := pathID(w, r)
-	if id == "" {
-		return
-	}
-	version, ok := ifMatch(w, r)
-	if !ok {
-		return
-	}
-	var in interactionIn
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	it, err := s.crm.UpdateInteraction(r.Context(), p, id, in.fields(), version)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	setETag(w, it.Version)
-	writeJSON(w, http.StatusOK, it)
+	conv := func(in interactionIn) (crm.InteractionFields, error) { return in.fields(), nil }
+	update(s, w, r, conv, func(ctx context.Context, id string, f crm.InteractionFields, v int64) (crm.Interaction, error) {
+		return s.crm.UpdateInteraction(ctx, p, id, f, v)
+	}, func(it crm.Interaction) int64 { return it.Version })
 }
 
 func (s *Server) deleteInteraction(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	id := pathID(w, r)
-	if id == "" {
-		return
-	}
-	if err := s.crm.DeleteInteraction(r.Context(), p, id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.remove(w, r, func(ctx context.Context, id string) error { return s.crm.DeleteInteraction(ctx, p, id) })
 }
 
 // --- users and tokens --------------------------------------------------------
@@ -683,10 +645,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p access.Pr
 		return
 	}
 	if err := s.auth.RevokeToken(r.Context(), eventOf(p), tid); err != nil {
-		if errors.Is(err, auth.ErrNotFound) {
-			s.writeError(w, r, err)
-			return
-		}
 		s.writeError(w, r, err)
 		return
 	}
