@@ -139,3 +139,9 @@ func Require(p Principal, perm Permission) error {
 	}
 	return fmt.Errorf("%w: role %q lacks %q", ErrDenied, p.Role, perm)
 }
+
+// CanManageUser reports whether p may act on the account (sessions, tokens,
+// profile) of user ownerID: their own, or anyone's with manage_users.
+func CanManageUser(p Principal, ownerID string) bool {
+	return (p.UserID != "" && p.UserID == ownerID) || p.Can(ManageUsers)
+}

@@ -107,3 +107,10 @@ func TestOwnerOnCreate(t *testing.T) {
 		t.Fatal("reassign rule")
 	}
 }
+
+func TestCanManageUser(t *testing.T) {
+	sales, admin := principal(t, "sales"), principal(t, "admin")
+	if !CanManageUser(sales, "u1") || CanManageUser(sales, "u2") || !CanManageUser(admin, "u2") || CanManageUser(Principal{Perms: []Permission{Read}}, "") {
+		t.Fatal("CanManageUser")
+	}
+}

@@ -547,7 +547,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p access.Princi
 	if uid == "" {
 		return
 	}
-	if uid != id.User.ID && !s.requireUsers(w, r, p, "user.view", uid) {
+	if !access.CanManageUser(p, uid) && !s.requireUsers(w, r, p, "user.view", uid) {
 		return
 	}
 	u, err := s.auth.GetUser(r.Context(), uid)
@@ -639,7 +639,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p access.Pr
 		s.writeError(w, r, err)
 		return
 	}
-	if t.UserID != id.User.ID && !p.Can(access.ManageUsers) {
+	if !access.CanManageUser(p, t.UserID) {
 		// Someone else's token is none of this user's business: 404.
 		s.writeError(w, r, auth.ErrNotFound)
 		return
