@@ -131,39 +131,83 @@ func (tx *Tx) UpdateUser(ctx context.Context, u User) error {
 
 // Session is a login session; the token itself is never stored.
 type Session struct {
-	IDHash     []byte
-	UserID     string
-	CSRFHash   []byte
-	IP         string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time
+	IDHash          []byte
+	UserID          string
+	CSRFHash        []byte
+	IP              string
+	UserAgent       string
+	CreatedAt       time.Time
+	LastSeenAt      time.Time
+	ExpiresAt       time.Time
+	AuthenticatedAt time.Time  // last proof of identity (login, step-up)
+	MFAAt           *time.Time // when a second factor was satisfied
+}
+
+const sessionCols = `id_hash, user_id, csrf_hash, ip, user_agent, created_at, last_seen_at, expires_at, authenticated_at, mfa_at`
+
+func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
+	var s Session
+	var c, l, e, a int64
+	var m sql.NullInt64
+	if err := sc.Scan(&s.IDHash, &s.UserID, &s.CSRFHash, &s.IP, &s.UserAgent, &c, &l, &e, &a, &m); err != nil {
+		return Session{}, mapErr(err)
+	}
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.AuthenticatedAt, s.MFAAt = FromMicros(c), FromMicros(l), FromMicros(e), FromMicros(a), timePtr(m)
+	return s, nil
 }
 
 // InsertSession stores a session.
 func (tx *Tx) InsertSession(ctx context.Context, s Session) error {
-	_, err := tx.exec(ctx, `INSERT INTO sessions (id_hash, user_id, csrf_hash, ip, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.IDHash, s.UserID, s.CSRFHash, s.IP, Micros(s.CreatedAt), Micros(s.LastSeenAt), Micros(s.ExpiresAt))
+	_, err := tx.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.IDHash, s.UserID, s.CSRFHash, s.IP, s.UserAgent, Micros(s.CreatedAt), Micros(s.LastSeenAt), Micros(s.ExpiresAt), Micros(s.AuthenticatedAt), nullMicros(s.MFAAt))
 	return err
 }
 
 // GetSession loads a session by the hash of its token.
 func (tx *Tx) GetSession(ctx context.Context, idHash []byte) (Session, error) {
-	s := Session{IDHash: idHash}
-	var c, l, e int64
-	err := tx.queryRow(ctx, `SELECT user_id, csrf_hash, ip, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ?`, idHash).
-		Scan(&s.UserID, &s.CSRFHash, &s.IP, &c, &l, &e)
+	return scanSession(tx.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id_hash = ?`, idHash))
+}
+
+// UserSessions lists a user's sessions, newest first.
+func (tx *Tx) UserSessions(ctx context.Context, userID string) ([]Session, error) {
+	rows, err := tx.query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC`, userID)
 	if err != nil {
-		return Session{}, mapErr(err)
+		return nil, err
 	}
-	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = FromMicros(c), FromMicros(l), FromMicros(e)
-	return s, nil
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // TouchSession records activity on a session.
 func (tx *Tx) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
 	_, err := tx.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`, Micros(at), idHash)
 	return err
+}
+
+// MarkSessionAuthenticated records a fresh proof of identity (step-up) and,
+// when mfa is set, a satisfied second factor.
+func (tx *Tx) MarkSessionAuthenticated(ctx context.Context, idHash []byte, at time.Time, mfa bool) error {
+	if mfa {
+		res, err := tx.exec(ctx, `UPDATE sessions SET authenticated_at = ?, mfa_at = ? WHERE id_hash = ?`, Micros(at), Micros(at), idHash)
+		if err != nil {
+			return err
+		}
+		return affected(res)
+	}
+	q := `UPDATE sessions SET authenticated_at = ? WHERE id_hash = ?`
+	res, err := tx.exec(ctx, q, Micros(at), idHash)
+	if err != nil {
+		return err
+	}
+	return affected(res)
 }
 
 // DeleteSession removes one session.
