@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,7 +47,7 @@ func setup(t *testing.T, c *clock) (*auth.Service, *store.DB) {
 	if err := db.Write(ctx, func(tx *store.Tx) error { return tx.EnsureRole(ctx, store.Role{Name: "sales", Permissions: "read"}) }); err != nil {
 		t.Fatal(err)
 	}
-	return auth.New(db, kr, auth.Settings{}, c.now), db
+	return auth.New(db, kr, auth.Settings{DelayBase: time.Millisecond}, c.now), db
 }
 
 func TestPasswordHash(t *testing.T) {
@@ -167,5 +168,67 @@ func TestTokens(t *testing.T) {
 		if _, err := s.ResolveToken(ctx, junk); !errors.Is(err, auth.ErrUnauthenticated) {
 			t.Fatalf("%q: %v", junk, err)
 		}
+	}
+}
+
+func TestLockout(t *testing.T) {
+	c := newClock()
+	s, _ := setup(t, c)
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, ev, auth.NewUser{Email: "victim@example.com", Name: "V", Role: "sales", Password: "correct horse battery"})
+	from := func(ip string) audit.Event { e := ev; e.IP = ip; return e }
+	attempt := func(email, pw, ip string) error {
+		_, _, _, err := s.Login(ctx, from(ip), email, pw)
+		return err
+	}
+	// Four failures: still answered 401; the fifth locks the account.
+	for i := 1; i <= 5; i++ {
+		if err := attempt("victim@example.com", "wrong password!", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	var le *auth.LockedError
+	err := attempt("victim@example.com", "correct horse battery", "10.0.0.2")
+	if !errors.As(err, &le) || le.RetryAfter <= 14*time.Minute || le.RetryAfter > 15*time.Minute {
+		t.Fatalf("right password during lock: %v", err)
+	}
+	// An unknown account locks the same way, with the same errors.
+	for i := 1; i <= 5; i++ {
+		if err := attempt("nobody@example.com", "wrong password!", "10.0.0.3"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("unknown failure %d: %v", i, err)
+		}
+	}
+	if err := attempt("nobody@example.com", "wrong password!", "10.0.0.4"); !errors.As(err, &le) {
+		t.Fatalf("unknown account not locked: %v", err)
+	}
+	// The lock ends.
+	c.add(15*time.Minute + time.Second)
+	if err := attempt("victim@example.com", "correct horse battery", "10.0.0.2"); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+	// Admin unlock clears a lock at once.
+	for range 5 {
+		_ = attempt("victim@example.com", "wrong password!", "10.0.0.5")
+	}
+	if err := attempt("victim@example.com", "correct horse battery", "10.0.0.5"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("not locked again: %v", err)
+	}
+	if err := s.Unlock(ctx, ev, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := attempt("victim@example.com", "correct horse battery", "10.0.0.6"); err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	// One address spraying many accounts is locked after 20 failures.
+	for i := range 20 {
+		if err := attempt(fmt.Sprintf("spray%d@example.com", i), "wrong password!", "10.9.9.9"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("spray %d: %v", i, err)
+		}
+	}
+	if err := attempt("victim@example.com", "correct horse battery", "10.9.9.9"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("address not locked: %v", err)
+	}
+	if err := attempt("victim@example.com", "correct horse battery", "10.0.0.7"); err != nil {
+		t.Fatalf("other address locked too: %v", err)
 	}
 }

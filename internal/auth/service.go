@@ -27,16 +27,51 @@ var (
 	ErrUserExists      = errors.New("a user with this email already exists")
 	ErrInvalid         = errors.New("invalid input")
 	ErrNotFound        = errors.New("not found")
+	ErrLocked          = errors.New("too many failed logins")
 )
 
-// Settings of sessions and tokens.
+// LockedError is returned while an account or source address is locked after
+// too many failed logins. It wraps ErrLocked.
+type LockedError struct{ RetryAfter time.Duration }
+
+func (e *LockedError) Error() string { return "too many failed logins: try again later" }
+
+// Unwrap makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Settings of sessions, tokens and login throttling.
 type Settings struct {
 	SessionIdle     time.Duration // default 30m
 	SessionLifetime time.Duration // default 12h
 	MaxTokenTTL     time.Duration // default 365 days
+
+	AccountFailures int           // failures per account within LockWindow before a lock (default 5)
+	IPFailures      int           // failures per source IP within LockWindow before a lock (default 20)
+	LockWindow      time.Duration // default 15m
+	LockFor         time.Duration // how long a lock lasts (default 15m)
+	// DelayBase is the progressive delay: the n-th consecutive failure (n >= 2)
+	// waits DelayBase * 2^(n-2), at most 8 * DelayBase. Default 250ms.
+	DelayBase time.Duration
 }
 
 func (s *Settings) defaults() {
+	if s.AccountFailures <= 0 {
+		s.AccountFailures = 5
+	}
+	if s.IPFailures <= 0 {
+		s.IPFailures = 20
+	}
+	if s.LockWindow <= 0 {
+		s.LockWindow = 15 * time.Minute
+	}
+	if s.LockFor <= 0 {
+		s.LockFor = 15 * time.Minute
+	}
+	if s.DelayBase < 0 {
+		s.DelayBase = 0
+	} else if s.DelayBase == 0 {
+		s.DelayBase = 250 * time.Millisecond
+	}
 	if s.SessionIdle <= 0 {
 		s.SessionIdle = 30 * time.Minute
 	}
@@ -280,16 +315,85 @@ func (s *Service) SetDisabled(ctx context.Context, ev audit.Event, userID string
 	})
 }
 
+// throttleKeys are the counters a login attempt touches: the account (by the
+// keyed hash of the email, whether or not such a user exists, so locks and
+// their timing do not reveal existence) and the source address.
+func (s *Service) throttleKeys(email, ip string) []string {
+	norm, err := normalize.Email(email)
+	if err != nil {
+		norm = strings.ToLower(strings.TrimSpace(email))
+	}
+	keys := []string{"acct:" + base64.RawURLEncoding.EncodeToString(s.emailBidx(norm))}
+	if ip != "" {
+		keys = append(keys, "ip:"+ip)
+	}
+	return keys
+}
+
+func (s *Service) threshold(key string) int {
+	if strings.HasPrefix(key, "ip:") {
+		return s.settings.IPFailures
+	}
+	return s.settings.AccountFailures
+}
+
+// lockedFor reports how long the longest lock among keys still lasts.
+func (s *Service) lockedFor(ctx context.Context, keys []string, now time.Time) (time.Duration, error) {
+	var longest time.Duration
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		for _, k := range keys {
+			t, err := tx.GetLoginThrottle(ctx, k)
+			if err != nil {
+				return err
+			}
+			if t.LockedUntil != nil && t.LockedUntil.After(now) {
+				longest = max(longest, t.LockedUntil.Sub(now))
+			}
+		}
+		return nil
+	})
+	return longest, err
+}
+
 // Login checks an email and password and opens a session. It returns the
 // session token and CSRF token (both shown once) and the identity. Unknown
-// users and wrong passwords give the same error after the same work.
+// users and wrong passwords give the same error after the same work; repeated
+// failures per account and per source address lock further attempts for a
+// while (*LockedError), with progressive delays before the lock.
 func (s *Service) Login(ctx context.Context, ev audit.Event, email, password string) (token, csrf string, id Identity, err error) {
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType = "auth.login", "user"
+	keys := s.throttleKeys(email, ev.IP)
+	if wait, err := s.lockedFor(ctx, keys, now); err != nil {
+		return "", "", Identity{}, err
+	} else if wait > 0 {
+		ev.Outcome, ev.Reason = audit.Denied, "locked"
+		if err := audit.RecordAlone(ctx, s.db, now, ev); err != nil {
+			return "", "", Identity{}, err
+		}
+		return "", "", Identity{}, &LockedError{RetryAfter: wait}
+	}
 	fail := func(reason string, details map[string]any) error {
 		ev.Outcome, ev.Reason, ev.Details = audit.Denied, reason, details
-		if e := audit.RecordAlone(ctx, s.db, now, ev); e != nil {
-			return e
+		failures := 0
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			for _, k := range keys {
+				t, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor)
+				if err != nil {
+					return err
+				}
+				if strings.HasPrefix(k, "acct:") {
+					failures = t.Failures
+				}
+			}
+			_, err := audit.Record(ctx, tx, now, ev)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.sleep(ctx, s.delay(failures)); err != nil {
+			return err
 		}
 		return ErrBadCredentials
 	}
@@ -335,8 +439,11 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 		return "", "", Identity{}, err
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.InsertSession(ctx, store.Session{IDHash: tokenHash, UserID: u.ID, CSRFHash: csrfHash, IP: ev.IP,
-			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.settings.SessionLifetime)}); err != nil {
+		if err := tx.ClearLoginThrottle(ctx, keys[0]); err != nil {
+			return err
+		}
+		if err := tx.InsertSession(ctx, store.Session{IDHash: tokenHash, UserID: u.ID, CSRFHash: csrfHash, IP: ev.IP, UserAgent: truncate(ev.UserAgent, 256),
+			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.settings.SessionLifetime), AuthenticatedAt: now}); err != nil {
 			return err
 		}
 		ev.Outcome = audit.OK
@@ -349,6 +456,56 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	}
 	id, err = s.identity(ctx, u.ID, "session", "")
 	return token, csrf, id, err
+}
+
+// delay is the progressive delay after the n-th consecutive failure.
+func (s *Service) delay(failures int) time.Duration {
+	if failures < 2 || s.settings.DelayBase == 0 {
+		return 0
+	}
+	d := s.settings.DelayBase << min(failures-2, 3)
+	return min(d, 8*s.settings.DelayBase)
+}
+
+func (s *Service) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Unlock clears the failed-login counter of a user's account (admin action).
+func (s *Service) Unlock(ctx context.Context, ev audit.Event, userID string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.ClearLoginThrottle(ctx, s.throttleKeys(u.Email, "")[0]); err != nil {
+			return err
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "user.unlock", "user", userID, audit.OK
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }
 
 // Logout ends the session of token.

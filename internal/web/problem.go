@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/auth"
@@ -33,6 +35,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 // errors are "internal error" to the client, details only in the log.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *crm.ValidationError
+	var locked *auth.LockedError
 	switch {
 	case errors.As(err, &ve):
 		writeProblem(w, r, http.StatusUnprocessableEntity, "the request has invalid fields", ve.Fields)
@@ -46,6 +49,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, http.StatusConflict, "the resource was changed by someone else; reload and retry", nil)
 	case errors.Is(err, auth.ErrUserExists):
 		writeProblem(w, r, http.StatusConflict, err.Error(), nil)
+	case errors.As(err, &locked):
+		secs := int(math.Ceil(locked.RetryAfter.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		writeProblem(w, r, http.StatusTooManyRequests, locked.Error(), nil)
 	case errors.Is(err, auth.ErrBadCredentials):
 		writeProblem(w, r, http.StatusUnauthorized, err.Error(), nil)
 	case errors.Is(err, auth.ErrUnauthenticated):

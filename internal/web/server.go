@@ -58,8 +58,10 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/healthz", handler: (*Server).healthz},
 	{Method: "GET", Pattern: "/readyz", handler: (*Server).readyz},
 	{Method: "GET", Pattern: "/api/v1/openapi.json", handler: (*Server).openapi},
-	{Method: "POST", Pattern: "/api/v1/login", handler: (*Server).login},
-	{Method: "POST", Pattern: "/api/v1/logout", handler: (*Server).logout},
+	{Method: "POST", Pattern: "/api/v1/auth/login", handler: (*Server).login},
+	{Method: "POST", Pattern: "/api/v1/auth/logout", handler: (*Server).logout},
+	{Method: "POST", Pattern: "/api/v1/login", handler: (*Server).login},   // earlier name, kept
+	{Method: "POST", Pattern: "/api/v1/logout", handler: (*Server).logout}, // earlier name, kept
 	{Method: "GET", Pattern: "/api/v1/me", Auth: true, authed: (*Server).me},
 	{Method: "GET", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).listCustomers},
 	{Method: "POST", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).createCustomer},
