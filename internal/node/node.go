@@ -39,7 +39,8 @@ type Options struct {
 	Create bool
 	Logger *slog.Logger
 	Now    func() time.Time
-	CRM    crm.Options // optional overrides (tests and benchmarks)
+	CRM    crm.Options   // optional overrides (tests and benchmarks)
+	Auth   auth.Settings // optional overrides of login throttling (tests)
 }
 
 // Open opens the data directory of cfg. It never creates a root key over a
@@ -135,7 +136,7 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 	o.CRM.Now, o.CRM.Logger = o.Now, o.Logger
 	return &Node{
 		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
-		Auth: auth.New(db, kr, auth.Settings{SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime}, o.Now),
+		Auth: auth.New(db, kr, authSettings(cfg, o.Auth), o.Now),
 		CRM:  crm.New(db, kr, o.CRM),
 	}, nil
 }
@@ -189,4 +190,9 @@ func (n *Node) Roles(ctx context.Context) (map[string]store.Role, error) {
 		return err
 	})
 	return out, err
+}
+
+func authSettings(cfg config.Config, s auth.Settings) auth.Settings {
+	s.SessionIdle, s.SessionLifetime = cfg.SessionIdle, cfg.SessionLifetime
+	return s
 }
