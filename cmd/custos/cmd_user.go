@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/node"
 )
 
 func (a *app) userCmd() *cobra.Command {
@@ -71,31 +73,58 @@ characters. Roles: admin, manager, sales, support.`,
 			return tw.Flush()
 		},
 	}
-	setState := func(use, short string, disabled bool) *cobra.Command {
-		return &cobra.Command{
-			Use:   use + " EMAIL",
+	// byEmail builds a command acting on one user, named by --email (or, as
+	// first documented, a positional EMAIL). It works while the server runs.
+	byEmail := func(use, short string, act func(n *node.Node, u auth.User) error) *cobra.Command {
+		var email string
+		c := &cobra.Command{
+			Use:   use + " --email EMAIL",
 			Short: short,
-			Args:  exactArgs(1),
+			Args: func(cmd *cobra.Command, args []string) error {
+				switch {
+				case len(args) == 1 && email == "":
+					email = args[0]
+				case len(args) > 0:
+					return usageError{fmt.Errorf("%s takes the user as --email EMAIL", cmd.CommandPath())}
+				case email == "":
+					return usageError{fmt.Errorf("%s needs --email EMAIL", cmd.CommandPath())}
+				}
+				return nil
+			},
 			RunE: func(cmd *cobra.Command, args []string) error {
 				n, err := a.open(false)
 				if err != nil {
 					return err
 				}
 				defer n.Close()
-				u, err := n.Auth.FindUserByEmail(a.ctx, args[0])
+				u, err := n.Auth.FindUserByEmail(a.ctx, email)
 				if err != nil {
 					return err
 				}
-				if err := n.Auth.SetDisabled(a.ctx, audit.Event{Actor: operator().Actor}, u.ID, disabled); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "%sd user %s\n", use, u.Email)
-				return nil
+				return act(n, u)
 			},
 		}
+		c.Flags().StringVar(&email, "email", "", "the user's email")
+		return c
 	}
+	setState := func(use, short string, disabled bool) *cobra.Command {
+		return byEmail(use, short, func(n *node.Node, u auth.User) error {
+			if err := n.Auth.SetDisabled(a.ctx, audit.Event{Actor: operator().Actor}, u.ID, disabled); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%sd user %s\n", use, u.Email)
+			return nil
+		})
+	}
+	unlock := byEmail("unlock", "Clear a user's failed-login lock", func(n *node.Node, u auth.User) error {
+		if err := n.Auth.Unlock(a.ctx, audit.Event{Actor: operator().Actor}, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "unlocked user %s\n", u.Email)
+		return nil
+	})
 	cmd.AddCommand(add, list,
 		setState("disable", "Disable a user: ends their sessions and revokes their API tokens at once", true),
-		setState("enable", "Enable a disabled user", false))
+		setState("enable", "Enable a disabled user", false), unlock)
 	return cmd
 }

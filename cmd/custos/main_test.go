@@ -27,7 +27,13 @@ import (
 	"github.com/custos/custos/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if builtBin != "" {
+		_ = os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
 
 type result struct {
 	code           int
@@ -178,9 +184,15 @@ func TestUsersAndTokens(t *testing.T) {
 	if !strings.Contains(list, "sync") || strings.Contains(list, tok) {
 		t.Fatalf("token list: %s", list)
 	}
-	custos(t, nil, "", "user", "disable", "--data", dir, "li@example.com").mustOK(t)
+	custos(t, nil, "", "user", "disable", "--data", dir, "--email", "li@example.com").mustOK(t)
 	if !strings.Contains(custos(t, nil, "", "token", "list", "--data", dir, "--user", "li@example.com").mustOK(t).stdout, "revoked") {
 		t.Fatal("disable did not revoke tokens")
+	}
+	custos(t, nil, "", "user", "enable", "--data", dir, "--email", "li@example.com").mustOK(t)
+	custos(t, nil, "", "user", "disable", "--data", dir, "li@example.com").mustOK(t) // the positional form still works
+	custos(t, nil, "", "user", "unlock", "--data", dir, "--email", "li@example.com").mustOK(t)
+	if r := custos(t, nil, "", "user", "disable", "--data", dir); r.code != 2 || !strings.Contains(r.stderr, "--email") {
+		t.Fatalf("disable without a user: %d %q", r.code, r.stderr)
 	}
 	// --help everywhere, exit 0.
 	for _, args := range [][]string{{"--help"}, {"init", "--help"}, {"serve", "--help"}, {"user", "add", "--help"}, {"token", "create", "--help"}, {"import", "customers", "--help"}, {"export", "customers", "--help"}, {"demo", "--help"}, {"version"}} {
@@ -301,10 +313,7 @@ func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
 // the API leave no plaintext name, phone or email in the database file, its
 // WAL, or the server log — on SQLite and on PostgreSQL (checked with pg_dump).
 func TestNoPlaintextAtRest(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "custos")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
@@ -500,3 +509,89 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildBinary builds the custos binary once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "custos-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "custos")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// `custos user disable --email E`, run while the server runs, ends the
+// user's open session and API token on their very next request.
+func TestDisableWhileServing(t *testing.T) {
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	env := append(os.Environ(), "CUSTOS_ADMIN_EMAIL=root@example.com", "CUSTOS_ADMIN_PASSWORD=admin password 123")
+	cli := func(stdin string, args ...string) string {
+		t.Helper()
+		c := exec.Command(bin, args...)
+		c.Env, c.Stdin = env, strings.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	addr := freeAddr(t)
+	srv := exec.Command(bin, "serve", "--data", dir, "--addr", addr)
+	srv.Env = env
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	base := "http://" + addr
+	waitReady(t, base)
+	cli("a very good password\n", "user", "add", "--data", dir, "--email", "rep@example.com", "--role", "sales", "--name", "Rep")
+	tok := cli("", "token", "create", "--data", dir, "--user", "rep@example.com", "--name", "t")
+	resp, err := http.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"email":"rep@example.com","password":"a very good password"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	cookie := resp.Cookies()[0]
+	get := func(useCookie bool) int {
+		req, _ := http.NewRequest("GET", base+"/api/v1/customers", nil)
+		if useCookie {
+			req.AddCookie(cookie)
+		} else {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if get(true) != 200 || get(false) != 200 {
+		t.Fatal("session or token not working before disable")
+	}
+	cli("", "user", "disable", "--data", dir, "--email", "rep@example.com")
+	if c1, c2 := get(true), get(false); c1 != 401 || c2 != 401 {
+		t.Fatalf("after disable: session %d, token %d; want 401, 401", c1, c2)
+	}
+	cli("", "user", "enable", "--data", dir, "--email", "rep@example.com")
+	if c := get(true); c != 401 {
+		t.Fatalf("re-enabling revived the old session: %d", c)
+	}
+}
