@@ -6,9 +6,11 @@
 package access
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/custos/custos/internal/store"
 )
@@ -53,6 +55,10 @@ var Templates = []store.Role{
 	{Name: "support", SeeAll: false, Permissions: "create read update"},
 }
 
+// MFARoles are the roles that require a second factor by default (the
+// administrator can change this per role).
+var MFARoles = []string{"admin", "manager", "security_officer"}
+
 // Principal is who is acting: a user (through a session or API token) or an
 // operator at the command line. It carries where the request came from, for
 // the audit trail.
@@ -66,6 +72,28 @@ type Principal struct {
 	IP        string
 	UserAgent string
 	RequestID string
+
+	// Interactive is set for a browser session; AuthAt is when its user last
+	// proved who they are. Sensitive actions need AuthAt within StepUpWindow.
+	// API tokens and the command line are not interactive: they are
+	// credentials deliberately issued by an authenticated person.
+	Interactive bool
+	AuthAt      time.Time
+}
+
+// StepUpWindow is how recent an interactive authentication must be for a
+// sensitive action (export, user disable, role, key and backup changes).
+const StepUpWindow = 5 * time.Minute
+
+// ErrStepUp is returned when a sensitive action needs a fresh authentication.
+var ErrStepUp = errors.New("this action needs a recent authentication: confirm your password or code (POST /api/v1/auth/reauth) and retry within 5 minutes")
+
+// RequireRecentAuth enforces step-up for interactive principals.
+func RequireRecentAuth(p Principal, now time.Time) error {
+	if !p.Interactive || now.Sub(p.AuthAt) <= StepUpWindow {
+		return nil
+	}
+	return ErrStepUp
 }
 
 // NewPrincipal builds the principal of a user holding role r.

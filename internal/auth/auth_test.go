@@ -84,11 +84,11 @@ func TestSessionsExpire(t *testing.T) {
 		t.Fatalf("%+v %v", u, err)
 	}
 	login := func() string {
-		tok, _, _, err := s.Login(ctx, ev, "LI@example.com", "correct horse battery")
+		res, err := s.Login(ctx, ev, "LI@example.com", "correct horse battery")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tok
+		return res.Token
 	}
 	// Idle timeout: 30 minutes without a request ends the session.
 	tok := login()
@@ -117,9 +117,9 @@ func TestSessionsExpire(t *testing.T) {
 		}
 	}
 	// Wrong password and unknown user: same error.
-	_, _, _, e1 := s.Login(ctx, ev, "li@example.com", "wrong password")
-	_, _, _, e2 := s.Login(ctx, ev, "ghost@example.com", "wrong password")
-	_, _, _, e3 := s.Login(ctx, ev, "not an email", "wrong password")
+	_, e1 := s.Login(ctx, ev, "li@example.com", "wrong password")
+	_, e2 := s.Login(ctx, ev, "ghost@example.com", "wrong password")
+	_, e3 := s.Login(ctx, ev, "not an email", "wrong password")
 	if !errors.Is(e1, auth.ErrBadCredentials) || e1.Error() != e2.Error() || e2.Error() != e3.Error() {
 		t.Fatalf("login errors differ: %v / %v / %v", e1, e2, e3)
 	}
@@ -178,7 +178,7 @@ func TestLockout(t *testing.T) {
 	u, _ := s.CreateUser(ctx, ev, auth.NewUser{Email: "victim@example.com", Name: "V", Role: "sales", Password: "correct horse battery"})
 	from := func(ip string) audit.Event { e := ev; e.IP = ip; return e }
 	attempt := func(email, pw, ip string) error {
-		_, _, _, err := s.Login(ctx, from(ip), email, pw)
+		_, err := s.Login(ctx, from(ip), email, pw)
 		return err
 	}
 	// Four failures: still answered 401; the fifth locks the account.

@@ -119,6 +119,13 @@ type Identity struct {
 	Role    store.Role
 	Via     string // "session", "token"
 	TokenID string // set when Via == "token"
+
+	// Session-only: when the user last proved who they are (for step-up),
+	// whether a second factor was satisfied, and whether the session is
+	// restricted to MFA enrollment because the role requires a factor.
+	AuthenticatedAt time.Time
+	MFA             bool
+	Restricted      bool
 }
 
 // Actor is the audit name of the identity.
@@ -360,18 +367,18 @@ func (s *Service) lockedFor(ctx context.Context, keys []string, now time.Time) (
 // users and wrong passwords give the same error after the same work; repeated
 // failures per account and per source address lock further attempts for a
 // while (*LockedError), with progressive delays before the lock.
-func (s *Service) Login(ctx context.Context, ev audit.Event, email, password string) (token, csrf string, id Identity, err error) {
+func (s *Service) Login(ctx context.Context, ev audit.Event, email, password string) (res LoginResult, err error) {
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType = "auth.login", "user"
 	keys := s.throttleKeys(email, ev.IP)
 	if wait, err := s.lockedFor(ctx, keys, now); err != nil {
-		return "", "", Identity{}, err
+		return LoginResult{}, err
 	} else if wait > 0 {
 		ev.Outcome, ev.Reason = audit.Denied, "locked"
 		if err := audit.RecordAlone(ctx, s.db, now, ev); err != nil {
-			return "", "", Identity{}, err
+			return LoginResult{}, err
 		}
-		return "", "", Identity{}, &LockedError{RetryAfter: wait}
+		return LoginResult{}, &LockedError{RetryAfter: wait}
 	}
 	fail := func(reason string, details map[string]any) error {
 		ev.Outcome, ev.Reason, ev.Details = audit.Denied, reason, details
@@ -410,7 +417,7 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 		case err == nil:
 			found = true
 		case !errors.Is(err, store.ErrNotFound):
-			return "", "", Identity{}, err
+			return LoginResult{}, err
 		}
 	}
 	if !found {
@@ -420,42 +427,52 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 		if nerr == nil {
 			h = base64.RawURLEncoding.EncodeToString(s.emailBidx(norm))
 		}
-		return "", "", Identity{}, fail("unknown user", map[string]any{"email_hash": h})
+		return LoginResult{}, fail("unknown user", map[string]any{"email_hash": h})
 	}
 	ev.ObjectID = u.ID
 	ok, verr := VerifyPassword(u.PasswordHash, password)
 	if verr != nil || !ok {
-		return "", "", Identity{}, fail("bad password", nil)
+		return LoginResult{}, fail("bad password", nil)
 	}
 	if u.Disabled {
-		return "", "", Identity{}, fail("user disabled", nil)
-	}
-	token, tokenHash, err := newSecret("")
-	if err != nil {
-		return "", "", Identity{}, err
-	}
-	csrf, csrfHash, err := newSecret("")
-	if err != nil {
-		return "", "", Identity{}, err
+		return LoginResult{}, fail("user disabled", nil)
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		has, err := hasConfirmedTOTP(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		ev.Outcome, ev.Actor = audit.OK, "user:"+u.ID
+		if has {
+			// The password was right; the session waits for the second
+			// factor. The failure counter is not reset yet, so guessing the
+			// code stays throttled.
+			token, hash, err := newSecret("")
+			if err != nil {
+				return err
+			}
+			if err := tx.InsertMFAChallenge(ctx, store.MFAChallenge{IDHash: hash, UserID: u.ID, IP: ev.IP, CreatedAt: now, ExpiresAt: now.Add(challengeTTL)}); err != nil {
+				return err
+			}
+			res.Challenge, res.Methods = token, []string{MethodTOTP, MethodRecovery}
+			ev.Details = map[string]any{"second_factor": "pending"}
+			_, err = audit.Record(ctx, tx, now, ev)
+			return err
+		}
 		if err := tx.ClearLoginThrottle(ctx, keys[0]); err != nil {
 			return err
 		}
-		if err := tx.InsertSession(ctx, store.Session{IDHash: tokenHash, UserID: u.ID, CSRFHash: csrfHash, IP: ev.IP, UserAgent: truncate(ev.UserAgent, 256),
-			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.settings.SessionLifetime), AuthenticatedAt: now}); err != nil {
+		if res.Token, res.CSRF, err = s.openSession(ctx, tx, u.ID, ev, now, nil); err != nil {
 			return err
 		}
-		ev.Outcome = audit.OK
-		ev.Actor = "user:" + u.ID
-		_, err := audit.Record(ctx, tx, now, ev)
+		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
-	if err != nil {
-		return "", "", Identity{}, err
+	if err != nil || res.Challenge != "" {
+		return res, err
 	}
-	id, err = s.identity(ctx, u.ID, "session", "")
-	return token, csrf, id, err
+	res.Identity, _, err = s.Session(ctx, res.Token)
+	return res, err
 }
 
 // delay is the progressive delay after the n-th consecutive failure.
@@ -521,7 +538,7 @@ func (s *Service) Logout(ctx context.Context, ev audit.Event, token string) erro
 	})
 }
 
-func (s *Service) identity(ctx context.Context, userID, via, tokenID string) (Identity, error) {
+func (s *Service) identity(ctx context.Context, userID, via, tokenID string, sess *store.Session) (Identity, error) {
 	var id Identity
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		u, err := tx.GetUser(ctx, userID)
@@ -540,6 +557,14 @@ func (s *Service) identity(ctx context.Context, userID, via, tokenID string) (Id
 			return err
 		}
 		id = Identity{User: du, Role: role, Via: via, TokenID: tokenID}
+		if sess != nil {
+			policy, err := tx.GetRolePolicy(ctx, u.Role)
+			if err != nil {
+				return err
+			}
+			id.AuthenticatedAt, id.MFA = sess.AuthenticatedAt, sess.MFAAt != nil
+			id.Restricted = policy.MFARequired && sess.MFAAt == nil
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -573,7 +598,7 @@ func (s *Service) Session(ctx context.Context, token string) (Identity, []byte, 
 		_ = s.db.Write(ctx, func(tx *store.Tx) error { return tx.DeleteSession(ctx, h) })
 		return Identity{}, nil, ErrUnauthenticated
 	}
-	id, err := s.identity(ctx, sess.UserID, "session", "")
+	id, err := s.identity(ctx, sess.UserID, "session", "", &sess)
 	if err != nil {
 		return Identity{}, nil, err
 	}
@@ -678,7 +703,7 @@ func (s *Service) ResolveToken(ctx context.Context, secret string) (Identity, er
 	if t.RevokedAt != nil || (t.ExpiresAt != nil && now.After(*t.ExpiresAt)) {
 		return Identity{}, ErrUnauthenticated
 	}
-	id, err := s.identity(ctx, t.UserID, "token", t.ID)
+	id, err := s.identity(ctx, t.UserID, "token", t.ID, nil)
 	if err != nil {
 		return Identity{}, err
 	}

@@ -77,6 +77,8 @@ func (s *Service) deny(ctx context.Context, p access.Principal, action, objType,
 	switch {
 	case errors.Is(err, access.ErrDenied):
 		ev.Reason = "permission"
+	case errors.Is(err, access.ErrStepUp):
+		ev.Reason = "step-up required"
 	case errors.Is(err, ErrNotFound):
 		ev.Reason = "not found or not visible"
 	default:
@@ -619,6 +621,9 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq ListQuery, fn func(Customer) error) (int, error) {
 	const action = "customer.export"
 	if err := access.Require(p, access.Export); err != nil {
+		return 0, s.deny(ctx, p, action, "customer", "", err)
+	}
+	if err := access.RequireRecentAuth(p, s.now()); err != nil {
 		return 0, s.deny(ctx, p, action, "customer", "", err)
 	}
 	lq.Cursor, lq.Limit = "", 0

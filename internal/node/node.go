@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/custos/custos/internal/access"
@@ -126,6 +127,9 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 	if err := db.Write(ctx, func(tx *store.Tx) error {
 		for _, r := range access.Templates {
 			if err := tx.EnsureRole(ctx, r); err != nil {
+				return err
+			}
+			if err := tx.EnsureRolePolicy(ctx, store.RolePolicy{Role: r.Name, MFARequired: slices.Contains(access.MFARoles, r.Name)}); err != nil {
 				return err
 			}
 		}

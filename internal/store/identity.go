@@ -99,3 +99,151 @@ func (tx *Tx) SetRolePolicy(ctx context.Context, p RolePolicy) error {
 		p.Role, boolInt(p.MFARequired), p.IPAllowlist, p.LoginHours)
 	return err
 }
+
+// TOTPFactor is a user's TOTP secret (sealed) and replay guard.
+type TOTPFactor struct {
+	UserID      string
+	Secret      []byte
+	KeyVersion  uint32
+	CreatedAt   time.Time
+	ConfirmedAt *time.Time
+	LastStep    int64
+}
+
+// PutTOTP stores a new, unconfirmed factor, replacing an unconfirmed one. A
+// confirmed factor is not replaced (ErrConflict): remove it first.
+func (tx *Tx) PutTOTP(ctx context.Context, f TOTPFactor) error {
+	res, err := tx.exec(ctx, `INSERT INTO totp_factors (user_id, secret, key_version, created_at, confirmed_at, last_step) VALUES (?, ?, ?, ?, NULL, 0)
+		ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, key_version = excluded.key_version, created_at = excluded.created_at, last_step = 0
+		WHERE totp_factors.confirmed_at IS NULL`, f.UserID, f.Secret, f.KeyVersion, Micros(f.CreatedAt))
+	if err != nil {
+		return err
+	}
+	if affected(res) != nil {
+		return ErrConflict
+	}
+	return nil
+}
+
+// GetTOTP loads a user's factor.
+func (tx *Tx) GetTOTP(ctx context.Context, userID string) (TOTPFactor, error) {
+	f := TOTPFactor{UserID: userID}
+	var c int64
+	var conf sql.NullInt64
+	err := tx.queryRow(ctx, `SELECT secret, key_version, created_at, confirmed_at, last_step FROM totp_factors WHERE user_id = ?`, userID).
+		Scan(&f.Secret, &f.KeyVersion, &c, &conf, &f.LastStep)
+	if err != nil {
+		return TOTPFactor{}, mapErr(err)
+	}
+	f.CreatedAt, f.ConfirmedAt = FromMicros(c), timePtr(conf)
+	return f, nil
+}
+
+// UseTOTPStep records that the code of step was used, only if no later or
+// equal step was used before (so two requests with one code cannot both
+// pass), and confirms the factor. ErrConflict when the step was already used.
+func (tx *Tx) UseTOTPStep(ctx context.Context, userID string, step int64, at time.Time) error {
+	res, err := tx.exec(ctx, `UPDATE totp_factors SET last_step = ?, confirmed_at = COALESCE(confirmed_at, ?) WHERE user_id = ? AND last_step < ?`,
+		step, Micros(at), userID, step)
+	if err != nil {
+		return err
+	}
+	if affected(res) != nil {
+		return ErrConflict
+	}
+	return nil
+}
+
+// DeleteTOTP removes a user's factor and recovery codes.
+func (tx *Tx) DeleteTOTP(ctx context.Context, userID string) error {
+	if _, err := tx.exec(ctx, `DELETE FROM totp_factors WHERE user_id = ?`, userID); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID)
+	return err
+}
+
+// ReplaceRecoveryCodes stores a new set of recovery code hashes.
+func (tx *Tx) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error {
+	if _, err := tx.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := tx.exec(ctx, `INSERT INTO recovery_codes (user_id, hash) VALUES (?, ?)`, userID, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnusedRecoveryCodes returns the hashes of a user's unused recovery codes.
+func (tx *Tx) UnusedRecoveryCodes(ctx context.Context, userID string) ([][]byte, error) {
+	rows, err := tx.query(ctx, `SELECT hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL ORDER BY hash`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// UseRecoveryCode marks one code used; ErrConflict if it already was.
+func (tx *Tx) UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error {
+	res, err := tx.exec(ctx, `UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND hash = ? AND used_at IS NULL`, Micros(at), userID, hash)
+	if err != nil {
+		return err
+	}
+	if affected(res) != nil {
+		return ErrConflict
+	}
+	return nil
+}
+
+// MFAChallenge is a login waiting for its second factor.
+type MFAChallenge struct {
+	IDHash    []byte
+	UserID    string
+	IP        string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Attempts  int
+}
+
+// InsertMFAChallenge stores a challenge.
+func (tx *Tx) InsertMFAChallenge(ctx context.Context, c MFAChallenge) error {
+	_, err := tx.exec(ctx, `INSERT INTO mfa_challenges (id_hash, user_id, ip, created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, 0)`,
+		c.IDHash, c.UserID, c.IP, Micros(c.CreatedAt), Micros(c.ExpiresAt))
+	return err
+}
+
+// GetMFAChallenge loads a challenge.
+func (tx *Tx) GetMFAChallenge(ctx context.Context, idHash []byte) (MFAChallenge, error) {
+	c := MFAChallenge{IDHash: idHash}
+	var cr, ex int64
+	err := tx.queryRow(ctx, `SELECT user_id, ip, created_at, expires_at, attempts FROM mfa_challenges WHERE id_hash = ?`, idHash).
+		Scan(&c.UserID, &c.IP, &cr, &ex, &c.Attempts)
+	if err != nil {
+		return MFAChallenge{}, mapErr(err)
+	}
+	c.CreatedAt, c.ExpiresAt = FromMicros(cr), FromMicros(ex)
+	return c, nil
+}
+
+// BumpMFAChallenge counts a failed attempt.
+func (tx *Tx) BumpMFAChallenge(ctx context.Context, idHash []byte) error {
+	_, err := tx.exec(ctx, `UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id_hash = ?`, idHash)
+	return err
+}
+
+// DeleteMFAChallenge removes a challenge (used or expired).
+func (tx *Tx) DeleteMFAChallenge(ctx context.Context, idHash []byte) error {
+	_, err := tx.exec(ctx, `DELETE FROM mfa_challenges WHERE id_hash = ?`, idHash)
+	return err
+}

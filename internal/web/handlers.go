@@ -108,13 +108,105 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
-	token, csrf, id, err := s.auth.Login(r.Context(), ev, in.Email, in.Password)
+	res, err := s.auth.Login(r.Context(), ev, in.Email, in.Password)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if res.Challenge != "" {
+		writeJSON(w, http.StatusOK, map[string]any{"mfa_required": true, "challenge": res.Challenge, "methods": res.Methods})
+		return
+	}
+	s.startSession(w, res.Token, res.CSRF, res.Identity)
+}
+
+// startSession sets the session cookie and answers with the user, the CSRF
+// token and whether the session is restricted to MFA enrollment.
+func (s *Server) startSession(w http.ResponseWriter, token, csrf string, id auth.Identity) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "csrf_token": csrf, "mfa": id.MFA, "mfa_enrollment_required": id.Restricted})
+}
+
+type mfaIn struct {
+	Challenge string `json:"challenge"`
+	Code      string `json:"code"`
+}
+
+func (s *Server) completeMFA(w http.ResponseWriter, r *http.Request) {
+	var in mfaIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
+	res, err := s.auth.CompleteMFA(r.Context(), ev, in.Challenge, in.Code)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.startSession(w, res.Token, res.CSRF, res.Identity)
+}
+
+// sessionToken returns the session cookie of a session principal, or answers
+// 400 for API tokens (these actions belong to interactive sessions).
+func sessionToken(w http.ResponseWriter, r *http.Request, id auth.Identity) (string, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if id.Via != "session" || err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "this action needs a browser session, not an API token", nil)
+		return "", false
+	}
+	return c.Value, true
+}
+
+func (s *Server) totpEnroll(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	en, err := s.auth.StartTOTP(r.Context(), eventOf(p), id.User.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"secret": en.Secret, "otpauth_url": en.URL, "qr_png": en.QRPNG})
+}
+
+type codeIn struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	tok, ok := sessionToken(w, r, id)
+	if !ok {
+		return
+	}
+	var in codeIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	codes, nid, token, csrf, err := s.auth.ConfirmTOTP(r.Context(), eventOf(p), tok, in.Code)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "csrf_token": csrf})
+	writeJSON(w, http.StatusOK, map[string]any{"user": nid.User, "csrf_token": csrf, "recovery_codes": codes})
+}
+
+type reauthIn struct {
+	Password string `json:"password"`
+	Code     string `json:"code"`
+}
+
+func (s *Server) reauth(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	tok, ok := sessionToken(w, r, id)
+	if !ok {
+		return
+	}
+	var in reauthIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if err := s.auth.Reauthenticate(r.Context(), eventOf(p), tok, in.Password, in.Code); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -565,6 +657,10 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, p access.Pr
 	}
 	action := map[bool]string{true: "user.disable", false: "user.enable"}[disabled]
 	if !s.requireUsers(w, r, p, action, uid) {
+		return
+	}
+	if err := access.RequireRecentAuth(p, s.now()); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if disabled && uid == id.User.ID {

@@ -43,6 +43,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, http.StatusUnprocessableEntity, err.Error(), nil)
 	case errors.Is(err, crm.ErrNotFound), errors.Is(err, auth.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, "no such resource", nil)
+	case errors.Is(err, access.ErrStepUp):
+		writeProblem(w, r, http.StatusForbidden, err.Error(), nil)
+	case errors.Is(err, auth.ErrBadCode):
+		writeProblem(w, r, http.StatusUnauthorized, err.Error(), nil)
+	case errors.Is(err, auth.ErrFactorExists), errors.Is(err, auth.ErrNoFactor):
+		writeProblem(w, r, http.StatusConflict, err.Error(), nil)
 	case errors.Is(err, access.ErrDenied):
 		writeProblem(w, r, http.StatusForbidden, err.Error(), nil)
 	case errors.Is(err, crm.ErrConflict):
@@ -56,7 +62,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, auth.ErrBadCredentials):
 		writeProblem(w, r, http.StatusUnauthorized, err.Error(), nil)
 	case errors.Is(err, auth.ErrUnauthenticated):
-		writeProblem(w, r, http.StatusUnauthorized, "authentication required", nil)
+		detail := "authentication required"
+		if err != auth.ErrUnauthenticated {
+			detail = err.Error()
+		}
+		writeProblem(w, r, http.StatusUnauthorized, detail, nil)
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "err", err)
 		writeProblem(w, r, http.StatusInternalServerError, "internal error", nil)

@@ -45,6 +45,8 @@ type Route struct {
 	Method  string
 	Pattern string
 	Auth    bool // requires an authenticated principal
+	// Enroll marks the routes a session restricted to MFA enrollment may use.
+	Enroll  bool
 	handler func(*Server, http.ResponseWriter, *http.Request)
 	authed  func(*Server, http.ResponseWriter, *http.Request, access.Principal, auth.Identity)
 }
@@ -62,7 +64,11 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/v1/auth/logout", handler: (*Server).logout},
 	{Method: "POST", Pattern: "/api/v1/login", handler: (*Server).login},   // earlier name, kept
 	{Method: "POST", Pattern: "/api/v1/logout", handler: (*Server).logout}, // earlier name, kept
-	{Method: "GET", Pattern: "/api/v1/me", Auth: true, authed: (*Server).me},
+	{Method: "POST", Pattern: "/api/v1/auth/mfa", handler: (*Server).completeMFA},
+	{Method: "POST", Pattern: "/api/v1/auth/totp/enroll", Auth: true, Enroll: true, authed: (*Server).totpEnroll},
+	{Method: "POST", Pattern: "/api/v1/auth/totp/confirm", Auth: true, Enroll: true, authed: (*Server).totpConfirm},
+	{Method: "POST", Pattern: "/api/v1/auth/reauth", Auth: true, authed: (*Server).reauth},
+	{Method: "GET", Pattern: "/api/v1/me", Auth: true, Enroll: true, authed: (*Server).me},
 	{Method: "GET", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).listCustomers},
 	{Method: "POST", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).createCustomer},
 	{Method: "GET", Pattern: "/api/v1/customers/export", Auth: true, authed: (*Server).exportCustomers},
@@ -100,8 +106,14 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 	for _, rt := range routes {
 		var h http.HandlerFunc
 		if rt.Auth {
-			authed := rt.authed
+			authed, enroll := rt.authed, rt.Enroll
 			h = s.authenticate(func(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+				// A session whose role requires MFA but that has no second
+				// factor yet may only enroll one.
+				if id.Restricted && !enroll {
+					writeProblem(w, r, http.StatusForbidden, "your role requires a second factor: enroll one first (POST /api/v1/auth/totp/enroll, then /api/v1/auth/totp/confirm)", nil)
+					return
+				}
 				authed(s, w, r, p, id)
 			})
 		} else {
@@ -250,6 +262,7 @@ func (s *Server) authenticate(next authedHandler) http.HandlerFunc {
 			return
 		}
 		p.IP, p.UserAgent, p.RequestID = clientIP(r), r.UserAgent(), requestID(ctx)
+		p.Interactive, p.AuthAt = id.Via == "session", id.AuthenticatedAt
 		next(w, r, p, id)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
@@ -36,20 +37,22 @@ type harness struct {
 	ids    map[string]string // user -> user id
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessAt(t, nil) }
+
+func newHarnessAt(t *testing.T, now func() time.Time) *harness {
 	t.Helper()
 	auth.UseCheapHashingForTests(t)
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	logBuf := &syncBuf{}
 	logger := slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	n, err := node.Open(context.Background(), cfg, node.Options{Create: true, Logger: logger})
+	n, err := node.Open(context.Background(), cfg, node.Options{Create: true, Logger: logger, Now: now, Auth: auth.Settings{DelayBase: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
 	h := &harness{t: t, n: n, log: logBuf, tokens: map[string]string{}, ids: map[string]string{},
-		h: web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: logger}).Handler()}
+		h: web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: logger, Now: now}).Handler()}
 	for _, u := range []struct{ name, role string }{{"admin", "admin"}, {"s1", "sales"}, {"s2", "sales"}, {"manager", "manager"}} {
 		user, err := n.Auth.CreateUser(context.Background(), audit.Event{Actor: "test"}, auth.NewUser{Email: u.name + "@example.com", Name: u.name, Role: u.role, Password: "correct horse battery"})
 		if err != nil {

@@ -1,0 +1,332 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/mfa"
+	"github.com/custos/custos/internal/seal"
+	"github.com/custos/custos/internal/store"
+)
+
+// Errors of the second factor.
+var (
+	ErrFactorExists = errors.New("a second factor is already enrolled")
+	ErrNoFactor     = errors.New("no second factor to confirm: start enrollment first")
+	ErrBadCode      = errors.New("invalid code")
+)
+
+// Login methods offered for the second factor.
+const (
+	MethodTOTP     = "totp"
+	MethodRecovery = "recovery_code"
+)
+
+const (
+	challengeTTL         = 5 * time.Minute
+	maxChallengeAttempts = 5
+)
+
+// LoginResult is the outcome of a successful first factor: either a session
+// (Token, CSRF) or, when the user has a second factor, a Challenge to answer
+// with CompleteMFA.
+type LoginResult struct {
+	Token     string
+	CSRF      string
+	Identity  Identity
+	Challenge string
+	Methods   []string
+}
+
+func (s *Service) totpAAD(userID string) seal.AAD {
+	return seal.AAD{Table: "totp_factors", Record: userID, Field: "secret"}
+}
+
+func (s *Service) recoveryPepper() []byte { return s.keys.Indexer().Term("recovery-code-pepper") }
+
+// hasConfirmedTOTP reports whether the user has a confirmed TOTP factor.
+func hasConfirmedTOTP(ctx context.Context, tx *store.Tx, userID string) (bool, error) {
+	f, err := tx.GetTOTP(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && f.ConfirmedAt != nil, err
+}
+
+// openSession creates a session for a user who passed every required factor
+// (mfaAt set) or only the first (mfaAt nil).
+func (s *Service) openSession(ctx context.Context, tx *store.Tx, userID string, ev audit.Event, now time.Time, mfaAt *time.Time) (token, csrf string, err error) {
+	token, tokenHash, err := newSecret("")
+	if err != nil {
+		return "", "", err
+	}
+	csrf, csrfHash, err := newSecret("")
+	if err != nil {
+		return "", "", err
+	}
+	err = tx.InsertSession(ctx, store.Session{IDHash: tokenHash, UserID: userID, CSRFHash: csrfHash, IP: ev.IP, UserAgent: truncate(ev.UserAgent, 256),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.settings.SessionLifetime), AuthenticatedAt: now, MFAAt: mfaAt})
+	return token, csrf, err
+}
+
+// StartTOTP begins TOTP enrollment for the user: a new secret, its otpauth
+// URL and QR code. It replaces an unconfirmed enrollment, and refuses when a
+// confirmed factor exists.
+func (s *Service) StartTOTP(ctx context.Context, ev audit.Event, userID string) (mfa.Enrollment, error) {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return mfa.Enrollment{}, err
+	}
+	en, err := mfa.NewTOTP(mfa.DefaultIssuer, u.Email)
+	if err != nil {
+		return mfa.Enrollment{}, err
+	}
+	now := s.now().UTC()
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		row, err := tx.GetUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		dk, err := s.keys.DataKey(ctx, tx, userID, row.KeyVersion)
+		if err != nil {
+			return err
+		}
+		sealed, err := s.cipher.Seal(dk, s.totpAAD(userID), []byte(en.Secret))
+		if err != nil {
+			return err
+		}
+		if err := tx.PutTOTP(ctx, store.TOTPFactor{UserID: userID, Secret: sealed, KeyVersion: dk.Version, CreatedAt: now}); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return ErrFactorExists
+			}
+			return err
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "mfa.totp.start", "user", userID, audit.OK
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if err != nil {
+		return mfa.Enrollment{}, err
+	}
+	return en, nil
+}
+
+// verifyTOTP checks a code against the user's factor and consumes its step.
+func (s *Service) verifyTOTP(ctx context.Context, tx *store.Tx, userID, code string, now time.Time, requireConfirmed bool) error {
+	f, err := tx.GetTOTP(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNoFactor
+	}
+	if err != nil {
+		return err
+	}
+	if requireConfirmed && f.ConfirmedAt == nil {
+		return ErrNoFactor
+	}
+	dk, err := s.keys.DataKey(ctx, tx, userID, f.KeyVersion)
+	if err != nil {
+		return err
+	}
+	secret, err := s.cipher.Open(dk, s.totpAAD(userID), f.Secret)
+	if err != nil {
+		return err
+	}
+	step, err := mfa.VerifyTOTP(string(secret), code, now, f.LastStep)
+	if err != nil {
+		return ErrBadCode
+	}
+	if err := tx.UseTOTPStep(ctx, userID, step, now); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return ErrBadCode // another request used this step first
+		}
+		return err
+	}
+	return nil
+}
+
+// ConfirmTOTP completes enrollment with a first code from the app. It
+// returns 10 recovery codes (shown once) and a new session (the old one ends:
+// a new session id on every change of privilege), now with MFA satisfied.
+func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken, code string) (recovery []string, id Identity, token, csrf string, err error) {
+	id, _, err = s.Session(ctx, sessionToken)
+	if err != nil {
+		return nil, Identity{}, "", "", err
+	}
+	recovery, err = mfa.NewRecoveryCodes()
+	if err != nil {
+		return nil, Identity{}, "", "", err
+	}
+	hashes := make([][]byte, len(recovery))
+	for i, c := range recovery {
+		hashes[i] = mfa.HashRecoveryCode(s.recoveryPepper(), c)
+	}
+	now := s.now().UTC()
+	ev.Action, ev.ObjectType, ev.ObjectID = "mfa.totp.confirm", "user", id.User.ID
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := s.verifyTOTP(ctx, tx, id.User.ID, code, now, false); err != nil {
+			return err
+		}
+		if err := tx.ReplaceRecoveryCodes(ctx, id.User.ID, hashes); err != nil {
+			return err
+		}
+		if err := tx.DeleteSession(ctx, hashSecret(sessionToken)); err != nil {
+			return err
+		}
+		if token, csrf, err = s.openSession(ctx, tx, id.User.ID, ev, now, &now); err != nil {
+			return err
+		}
+		ev.Outcome = audit.OK
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrNoFactor) {
+		ev.Outcome, ev.Reason = audit.Denied, err.Error()
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return nil, Identity{}, "", "", aerr
+		}
+	}
+	if err != nil {
+		return nil, Identity{}, "", "", err
+	}
+	id, _, err = s.Session(ctx, token)
+	return recovery, id, token, csrf, err
+}
+
+// CompleteMFA answers a login challenge with a TOTP code or a recovery code
+// and opens the session. Failures count against the account like failed
+// passwords, and a challenge allows 5 attempts within 5 minutes.
+func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, code string) (LoginResult, error) {
+	now := s.now().UTC()
+	h := hashSecret(challenge)
+	ev.Action, ev.ObjectType = "auth.mfa", "user"
+	var ch store.MFAChallenge
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		ch, err = tx.GetMFAChallenge(ctx, h)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (now.After(ch.ExpiresAt) || ch.Attempts >= maxChallengeAttempts)) {
+		if err == nil {
+			_ = s.db.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMFAChallenge(ctx, h) })
+		}
+		return LoginResult{}, fmt.Errorf("%w: the login expired; sign in again", ErrUnauthenticated)
+	}
+	if err != nil {
+		return LoginResult{}, err
+	}
+	u, err := s.GetUser(ctx, ch.UserID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	keys := s.throttleKeys(u.Email, ev.IP)
+	if wait, err := s.lockedFor(ctx, keys, now); err != nil {
+		return LoginResult{}, err
+	} else if wait > 0 {
+		return LoginResult{}, &LockedError{RetryAfter: wait}
+	}
+	ev.ObjectID = u.ID
+	var res LoginResult
+	method := MethodTOTP
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		verr := s.verifyTOTP(ctx, tx, u.ID, code, now, true)
+		if errors.Is(verr, ErrBadCode) {
+			// Not a valid TOTP code: maybe a recovery code.
+			stored, err := tx.UnusedRecoveryCodes(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if i := mfa.MatchRecoveryCode(s.recoveryPepper(), code, stored); i >= 0 {
+				if err := tx.UseRecoveryCode(ctx, u.ID, stored[i], now); err != nil {
+					return err
+				}
+				method, verr = MethodRecovery, nil
+			}
+		}
+		if verr != nil {
+			return verr
+		}
+		if err := tx.DeleteMFAChallenge(ctx, h); err != nil {
+			return err
+		}
+		if err := tx.ClearLoginThrottle(ctx, keys[0]); err != nil {
+			return err
+		}
+		var err error
+		if res.Token, res.CSRF, err = s.openSession(ctx, tx, u.ID, ev, now, &now); err != nil {
+			return err
+		}
+		ev.Outcome, ev.Actor, ev.Details = audit.OK, "user:"+u.ID, map[string]any{"method": method}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, ErrBadCode) {
+		ferr := s.db.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.BumpMFAChallenge(ctx, h); err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor); err != nil {
+					return err
+				}
+			}
+			ev.Outcome, ev.Reason = audit.Denied, "bad second factor"
+			_, err := audit.Record(ctx, tx, now, ev)
+			return err
+		})
+		if ferr != nil {
+			return LoginResult{}, ferr
+		}
+		return LoginResult{}, ErrBadCode
+	}
+	if err != nil {
+		return LoginResult{}, err
+	}
+	res.Identity, _, err = s.Session(ctx, res.Token)
+	return res, err
+}
+
+// Reauthenticate is step-up: the user of a session proves again who they are
+// with their password (or, when enrolled, a TOTP code), so sensitive actions
+// are allowed for StepUpWindow.
+func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionToken, password, code string) error {
+	id, _, err := s.Session(ctx, sessionToken)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	ev.Action, ev.ObjectType, ev.ObjectID = "auth.reauthenticate", "user", id.User.ID
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		switch {
+		case code != "":
+			if err := s.verifyTOTP(ctx, tx, id.User.ID, code, now, true); err != nil {
+				return err
+			}
+		case password != "":
+			u, err := tx.GetUser(ctx, id.User.ID)
+			if err != nil {
+				return err
+			}
+			if ok, err := VerifyPassword(u.PasswordHash, password); err != nil || !ok {
+				return ErrBadCredentials
+			}
+		default:
+			return fmt.Errorf("%w: give your password or a code", ErrInvalid)
+		}
+		if err := tx.MarkSessionAuthenticated(ctx, hashSecret(sessionToken), now, code != ""); err != nil {
+			return err
+		}
+		ev.Outcome = audit.OK
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrNoFactor) {
+		ev.Outcome, ev.Reason = audit.Denied, "step-up failed"
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return aerr
+		}
+	}
+	return err
+}

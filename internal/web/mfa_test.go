@@ -1,0 +1,182 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// browser is a cookie-holding client of the harness.
+type browser struct {
+	h      *harness
+	cookie *http.Cookie
+	csrf   string
+}
+
+func (b *browser) do(method, path, body string) *httptest.ResponseRecorder {
+	b.h.t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if b.cookie != nil {
+		r.AddCookie(b.cookie)
+	}
+	if b.csrf != "" {
+		r.Header.Set("X-CSRF-Token", b.csrf)
+	}
+	w := httptest.NewRecorder()
+	b.h.h.ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "custos_session" {
+			b.cookie = c
+		}
+	}
+	var m struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if json.Unmarshal(w.Body.Bytes(), &m) == nil && m.CSRF != "" {
+		b.csrf = m.CSRF
+	}
+	return w
+}
+
+func decode(t *testing.T, w *httptest.ResponseRecorder, v any) {
+	t.Helper()
+	if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
+		t.Fatalf("decode %q: %v", w.Body.String(), err)
+	}
+}
+
+func TestAdminWithoutMFAIsForcedToEnroll(t *testing.T) {
+	clock := &testClock{t: time.Now().UTC()}
+	h := newHarnessAt(t, clock.now)
+	admin := &browser{h: h}
+	w := admin.do("POST", "/api/v1/auth/login", `{"email":"admin@example.com","password":"correct horse battery"}`)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"mfa_enrollment_required":true`) {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	// Nothing but enrollment is reachable.
+	for _, rq := range []struct{ method, path, body string }{
+		{"GET", "/api/v1/customers", ""},
+		{"POST", "/api/v1/customers", `{"name":"X"}`},
+		{"GET", "/api/v1/customers/export", ""},
+		{"GET", "/api/v1/users", ""},
+		{"POST", "/api/v1/users", `{"email":"a@b.cn","name":"x","role":"admin","password":"long enough password"}`},
+		{"POST", "/api/v1/tokens", `{"name":"escape"}`},
+		{"GET", "/api/v1/tokens", ""},
+		{"POST", "/api/v1/users/" + h.ids["s1"] + "/disable", ""},
+	} {
+		if w := admin.do(rq.method, rq.path, rq.body); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "second factor") {
+			t.Fatalf("%s %s while restricted: %d %s", rq.method, rq.path, w.Code, w.Body)
+		}
+	}
+	if w := admin.do("GET", "/api/v1/me", ""); w.Code != 200 {
+		t.Fatalf("me: %d", w.Code)
+	}
+	// Enroll.
+	w = admin.do("POST", "/api/v1/auth/totp/enroll", "")
+	var en struct {
+		Secret string `json:"secret"`
+		URL    string `json:"otpauth_url"`
+		QR     []byte `json:"qr_png"`
+	}
+	decode(t, w, &en)
+	if w.Code != 200 || en.Secret == "" || !strings.HasPrefix(en.URL, "otpauth://totp/") || len(en.QR) < 100 || string(en.QR[1:4]) != "PNG" {
+		t.Fatalf("enroll: %d %s", w.Code, w.Body)
+	}
+	if w := admin.do("POST", "/api/v1/auth/totp/confirm", `{"code":"000000"}`); w.Code != 401 {
+		t.Fatalf("wrong confirm code: %d", w.Code)
+	}
+	code, _ := totp.GenerateCode(en.Secret, clock.now())
+	oldCookie := admin.cookie
+	w = admin.do("POST", "/api/v1/auth/totp/confirm", `{"code":"`+code+`"}`)
+	var conf struct {
+		Recovery []string `json:"recovery_codes"`
+	}
+	decode(t, w, &conf)
+	if w.Code != 200 || len(conf.Recovery) != 10 || admin.cookie.Value == oldCookie.Value {
+		t.Fatalf("confirm: %d %s (new session id: %v)", w.Code, w.Body, admin.cookie.Value != oldCookie.Value)
+	}
+	if w := (&browser{h: h, cookie: oldCookie}).do("GET", "/api/v1/me", ""); w.Code != 401 {
+		t.Fatalf("the pre-enrollment session survived: %d", w.Code)
+	}
+	if w := admin.do("GET", "/api/v1/customers", ""); w.Code != 200 {
+		t.Fatalf("after enrollment: %d %s", w.Code, w.Body)
+	}
+
+	// A new login asks for the second factor; the code already used in this
+	// 30-second step is refused (replay); a recovery code works once.
+	login := func() string {
+		b := &browser{h: h}
+		w := b.do("POST", "/api/v1/auth/login", `{"email":"admin@example.com","password":"correct horse battery"}`)
+		var ch struct {
+			Required  bool     `json:"mfa_required"`
+			Challenge string   `json:"challenge"`
+			Methods   []string `json:"methods"`
+		}
+		decode(t, w, &ch)
+		if w.Code != 200 || !ch.Required || ch.Challenge == "" || b.cookie != nil {
+			t.Fatalf("login with a factor: %d %s", w.Code, w.Body)
+		}
+		return ch.Challenge
+	}
+	ch := login()
+	b := &browser{h: h}
+	if w := b.do("POST", "/api/v1/auth/mfa", `{"challenge":"`+ch+`","code":"`+code+`"}`); w.Code != 401 {
+		t.Fatalf("replayed TOTP code: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("POST", "/api/v1/auth/mfa", `{"challenge":"`+ch+`","code":"`+strings.ToUpper(conf.Recovery[0])+`"}`); w.Code != 200 || b.cookie == nil {
+		t.Fatalf("recovery code: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("GET", "/api/v1/customers", ""); w.Code != 200 {
+		t.Fatalf("after MFA login: %d", w.Code)
+	}
+	ch2 := login()
+	if w := (&browser{h: h}).do("POST", "/api/v1/auth/mfa", `{"challenge":"`+ch2+`","code":"`+conf.Recovery[0]+`"}`); w.Code != 401 {
+		t.Fatalf("reused recovery code: %d", w.Code)
+	}
+	// The next step's code works.
+	clock.add(30 * time.Second)
+	next, _ := totp.GenerateCode(en.Secret, clock.now())
+	b2 := &browser{h: h}
+	if w := b2.do("POST", "/api/v1/auth/mfa", `{"challenge":"`+ch2+`","code":"`+next+`"}`); w.Code != 200 {
+		t.Fatalf("fresh TOTP code: %d %s", w.Code, w.Body)
+	}
+
+	// Step-up: 6 minutes later, export and disabling a user need a fresh
+	// authentication.
+	clock.add(6 * time.Minute)
+	for _, rq := range []struct{ method, path string }{{"GET", "/api/v1/customers/export"}, {"POST", "/api/v1/users/" + h.ids["s1"] + "/disable"}} {
+		if w := b2.do(rq.method, rq.path, ""); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "/api/v1/auth/reauth") {
+			t.Fatalf("%s without step-up: %d %s", rq.path, w.Code, w.Body)
+		}
+	}
+	if w := b2.do("POST", "/api/v1/auth/reauth", `{"password":"wrong password!!"}`); w.Code != 401 {
+		t.Fatalf("bad step-up: %d", w.Code)
+	}
+	if w := b2.do("POST", "/api/v1/auth/reauth", `{"password":"correct horse battery"}`); w.Code != 204 {
+		t.Fatalf("step-up: %d %s", w.Code, w.Body)
+	}
+	if w := b2.do("GET", "/api/v1/customers/export", ""); w.Code != 200 {
+		t.Fatalf("export after step-up: %d %s", w.Code, w.Body)
+	}
+	// API tokens are not interactive: no step-up for them.
+	if w := h.do(req{method: "GET", path: "/api/v1/customers/export", as: "admin"}); w.Code != 200 {
+		t.Fatalf("token export: %d", w.Code)
+	}
+}
