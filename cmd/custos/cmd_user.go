@@ -116,6 +116,17 @@ characters. Roles: admin, manager, sales, support.`,
 			return nil
 		})
 	}
+	reset := byEmail("reset-password", "Set a new password (read from stdin) that the user must change at the next login", func(n *node.Node, u auth.User) error {
+		pw, err := a.readSecret("new password")
+		if err != nil {
+			return err
+		}
+		if err := n.Auth.ResetPassword(a.ctx, audit.Event{Actor: operator().Actor}, u.ID, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "reset the password of %s: it must be changed at the next login; their sessions ended\n", u.Email)
+		return nil
+	})
 	unlock := byEmail("unlock", "Clear a user's failed-login lock", func(n *node.Node, u auth.User) error {
 		if err := n.Auth.Unlock(a.ctx, audit.Event{Actor: operator().Actor}, u.ID); err != nil {
 			return err
@@ -125,6 +136,6 @@ characters. Roles: admin, manager, sales, support.`,
 	})
 	cmd.AddCommand(add, list,
 		setState("disable", "Disable a user: ends their sessions and revokes their API tokens at once", true),
-		setState("enable", "Enable a disabled user", false), unlock)
+		setState("enable", "Enable a disabled user", false), unlock, reset)
 	return cmd
 }

@@ -191,6 +191,10 @@ func TestUsersAndTokens(t *testing.T) {
 	custos(t, nil, "", "user", "enable", "--data", dir, "--email", "li@example.com").mustOK(t)
 	custos(t, nil, "", "user", "disable", "--data", dir, "li@example.com").mustOK(t) // the positional form still works
 	custos(t, nil, "", "user", "unlock", "--data", dir, "--email", "li@example.com").mustOK(t)
+	if r := custos(t, nil, "password1234\n", "user", "reset-password", "--data", dir, "--email", "li@example.com"); r.code == 0 || !strings.Contains(r.stderr, "too common") {
+		t.Fatalf("reset to a common password: %d %q", r.code, r.stderr)
+	}
+	custos(t, nil, "a fresh temporary passphrase\n", "user", "reset-password", "--data", dir, "--email", "li@example.com").mustOK(t)
 	if r := custos(t, nil, "", "user", "disable", "--data", dir); r.code != 2 || !strings.Contains(r.stderr, "--email") {
 		t.Fatalf("disable without a user: %d %q", r.code, r.stderr)
 	}

@@ -70,7 +70,7 @@ func TestPasswordHash(t *testing.T) {
 	}
 	a, _ := auth.GeneratePassword()
 	b, _ := auth.GeneratePassword()
-	if len(a) != 20 || a == b || auth.CheckPasswordPolicy(a) != nil {
+	if len(a) != 20 || a == b || auth.CheckPasswordPolicy(a, "", "") != nil {
 		t.Fatalf("generated %q %q", a, b)
 	}
 }
@@ -230,5 +230,77 @@ func TestLockout(t *testing.T) {
 	}
 	if err := attempt("victim@example.com", "correct horse battery", "10.0.0.7"); err != nil {
 		t.Fatalf("other address locked too: %v", err)
+	}
+}
+
+func TestPasswordLifecycle(t *testing.T) {
+	c := newClock()
+	s, db := setup(t, c)
+	ctx := context.Background()
+	for _, bad := range []struct{ pw, want string }{
+		{"password1234", "too common"},
+		{"short", "at least 12"},
+		{"wang.wei.2026!!", "name or email"},
+		{"王伟的密码很长很长很长很长很长", "name or email"},
+	} {
+		_, err := s.CreateUser(ctx, ev, auth.NewUser{Email: "wang.wei@example.com", Name: "王伟", Role: "sales", Password: bad.pw})
+		if !errors.Is(err, auth.ErrInvalid) || !strings.Contains(err.Error(), bad.want) || strings.Contains(err.Error(), bad.pw) {
+			t.Fatalf("%q: %v", bad.pw, err)
+		}
+	}
+	u, err := s.CreateUser(ctx, ev, auth.NewUser{Email: "wang.wei@example.com", Name: "王伟", Role: "sales", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := s.Login(ctx, ev, "wang.wei@example.com", "correct horse battery")
+	other, _ := s.Login(ctx, ev, "wang.wei@example.com", "correct horse battery")
+	if _, _, err := s.ChangePassword(ctx, ev, res.Token, "wrong current pw", "a brand new passphrase"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("wrong current: %v", err)
+	}
+	if _, _, err := s.ChangePassword(ctx, ev, res.Token, "correct horse battery", "qwertyuiop123"); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatalf("common new: %v", err)
+	}
+	tok, _, err := s.ChangePassword(ctx, ev, res.Token, "correct horse battery", "a brand new passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, old := range map[string]string{"this": res.Token, "other": other.Token} {
+		if _, _, err := s.Session(ctx, old); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("%s session survived the change: %v", name, err)
+		}
+	}
+	if _, _, err := s.Session(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	// Admin reset: all sessions end; the next session must change the password.
+	if err := s.ResetPassword(ctx, ev, u.ID, "temporary reset passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Session(ctx, tok); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatal("session survived the reset")
+	}
+	res, err = s.Login(ctx, ev, "wang.wei@example.com", "temporary reset passphrase")
+	if err != nil || !res.Identity.MustChangePassword || !res.Identity.Restricted {
+		t.Fatalf("after reset: %+v %v", res.Identity, err)
+	}
+	tok, _, err = s.ChangePassword(ctx, ev, res.Token, "temporary reset passphrase", "my own passphrase again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _, _ := s.Session(ctx, tok); id.Restricted {
+		t.Fatal("still restricted after changing the password")
+	}
+	// Raising the argon2 parameters upgrades the stored hash at the next login.
+	auth.UseHashParamsForTests(t, auth.Argon2Params{Memory: 128, Time: 2, Threads: 1})
+	if _, err := s.Login(ctx, ev, "wang.wei@example.com", "my own passphrase again"); err != nil {
+		t.Fatal(err)
+	}
+	var hash string
+	_ = db.Read(ctx, func(tx *store.Tx) error { row, err := tx.GetUser(ctx, u.ID); hash = row.PasswordHash; return err })
+	if !strings.Contains(hash, "$m=128,t=2,p=1$") {
+		t.Fatalf("hash not upgraded: %s", hash[:30])
+	}
+	if ok, _ := auth.VerifyPassword(hash, "my own passphrase again"); !ok {
+		t.Fatal("upgraded hash does not verify")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/custos/custos/internal/pwpolicy"
 )
 
 // Argon2Params are the argon2id cost parameters, stored with every hash so
@@ -48,9 +50,15 @@ type TestingT interface {
 // a test; there is no flag or setting that reaches it.
 func UseCheapHashingForTests(t TestingT) {
 	t.Helper()
+	UseHashParamsForTests(t, Argon2Params{Memory: 64, Time: 1, Threads: 1})
+}
+
+// UseHashParamsForTests sets the parameters of new hashes for one test.
+func UseHashParamsForTests(t TestingT, p Argon2Params) {
+	t.Helper()
 	paramsMu.Lock()
 	old := activeParams
-	activeParams = Argon2Params{Memory: 64, Time: 1, Threads: 1}
+	activeParams = p
 	paramsMu.Unlock()
 	t.Cleanup(func() {
 		paramsMu.Lock()
@@ -59,22 +67,18 @@ func UseCheapHashingForTests(t TestingT) {
 	})
 }
 
-// MinPasswordLen is the minimum password length (the identity issue adds the
-// full policy).
-const MinPasswordLen = 12
-
 // ErrWeakPassword is returned for passwords that fail the policy.
-var ErrWeakPassword = errors.New("password too weak")
+var ErrWeakPassword = pwpolicy.ErrWeak
 
-// CheckPasswordPolicy applies the basic password policy.
-func CheckPasswordPolicy(pw string) error {
-	if n := len([]rune(pw)); n < MinPasswordLen {
-		return fmt.Errorf("%w: use at least %d characters", ErrWeakPassword, MinPasswordLen)
-	}
-	if len(pw) > 1024 {
-		return fmt.Errorf("%w: at most 1024 bytes", ErrWeakPassword)
-	}
-	return nil
+// CheckPasswordPolicy applies the password policy (NIST SP 800-63B: length,
+// common and breached passwords, no email or name in it).
+func CheckPasswordPolicy(pw, email, name string) error { return pwpolicy.Check(pw, email, name) }
+
+// NeedsRehash reports whether a hash was made with other parameters than the
+// current ones, so the next successful login should store a new hash.
+func NeedsRehash(hash string) bool {
+	p := currentParams()
+	return !strings.HasPrefix(hash, fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$", argon2.Version, p.Memory, p.Time, p.Threads))
 }
 
 // HashPassword returns a PHC-format argon2id hash:

@@ -125,7 +125,11 @@ type Identity struct {
 	// restricted to MFA enrollment because the role requires a factor.
 	AuthenticatedAt time.Time
 	MFA             bool
-	Restricted      bool
+	// Restricted sessions may only do what lifts the restriction: enroll a
+	// second factor (MFAEnrollment) or change the password (MustChangePassword).
+	Restricted         bool
+	MFAEnrollment      bool
+	MustChangePassword bool
 }
 
 // Actor is the audit name of the identity.
@@ -158,7 +162,7 @@ func (s *Service) CreateUser(ctx context.Context, ev audit.Event, nu NewUser) (U
 	if err != nil {
 		return User{}, fmt.Errorf("%w: name: %v", ErrInvalid, err)
 	}
-	if err := CheckPasswordPolicy(nu.Password); err != nil {
+	if err := CheckPasswordPolicy(nu.Password, email, name); err != nil {
 		return User{}, fmt.Errorf("%w: password: %v", ErrInvalid, err)
 	}
 	hash, err := HashPassword(nu.Password)
@@ -187,7 +191,7 @@ func (s *Service) CreateUser(ctx context.Context, ev audit.Event, nu NewUser) (U
 			return err
 		}
 		err = tx.InsertUser(ctx, store.User{ID: id, EmailBidx: s.emailBidx(email), Email: encEmail, Name: encName, Role: nu.Role,
-			PasswordHash: hash, KeyVersion: dk.Version, CreatedAt: now, UpdatedAt: now})
+			PasswordHash: hash, KeyVersion: dk.Version, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now})
 		if errors.Is(err, store.ErrConflict) {
 			return ErrUserExists
 		}
@@ -437,7 +441,25 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	if u.Disabled {
 		return LoginResult{}, fail("user disabled", nil)
 	}
+	var rehash string
+	if NeedsRehash(u.PasswordHash) {
+		if rehash, err = HashPassword(password); err != nil {
+			return LoginResult{}, err
+		}
+	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if rehash != "" {
+			// Stronger parameters since this hash was made: upgrade it now
+			// that the password is known.
+			cur, err := tx.GetUser(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			cur.PasswordHash = rehash
+			if err := tx.UpdateUser(ctx, cur); err != nil {
+				return err
+			}
+		}
 		has, err := hasConfirmedTOTP(ctx, tx, u.ID)
 		if err != nil {
 			return err
@@ -563,7 +585,9 @@ func (s *Service) identity(ctx context.Context, userID, via, tokenID string, ses
 				return err
 			}
 			id.AuthenticatedAt, id.MFA = sess.AuthenticatedAt, sess.MFAAt != nil
-			id.Restricted = policy.MFARequired && sess.MFAAt == nil
+			id.MFAEnrollment = policy.MFARequired && sess.MFAAt == nil
+			id.MustChangePassword = u.MustChangePassword
+			id.Restricted = id.MFAEnrollment || id.MustChangePassword
 		}
 		return nil
 	})
@@ -772,4 +796,92 @@ func newSecret(prefix string) (string, []byte, error) {
 func hashSecret(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
 	return sum[:]
+}
+
+// ChangePassword changes the password of a session's user, given the current
+// one. Every other session of the user ends and this one is replaced by a new
+// session id; it returns the new session token and CSRF token.
+func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionToken, current, next string) (token, csrf string, err error) {
+	id, _, err := s.Session(ctx, sessionToken)
+	if err != nil {
+		return "", "", err
+	}
+	if err := CheckPasswordPolicy(next, id.User.Email, id.User.Name); err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return "", "", err
+	}
+	now := s.now().UTC()
+	ev.Action, ev.ObjectType, ev.ObjectID = "user.password.change", "user", id.User.ID
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		u, err := tx.GetUser(ctx, id.User.ID)
+		if err != nil {
+			return err
+		}
+		if ok, err := VerifyPassword(u.PasswordHash, current); err != nil || !ok {
+			return ErrBadCredentials
+		}
+		if ok, _ := VerifyPassword(u.PasswordHash, next); ok {
+			return fmt.Errorf("%w: the new password must differ from the current one", ErrInvalid)
+		}
+		sess, err := tx.GetSession(ctx, hashSecret(sessionToken))
+		if err != nil {
+			return err
+		}
+		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		if token, csrf, err = s.openSession(ctx, tx, u.ID, ev, now, sess.MFAAt); err != nil {
+			return err
+		}
+		ev.Outcome = audit.OK
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, ErrBadCredentials) {
+		ev.Outcome, ev.Reason = audit.Denied, "wrong current password"
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return "", "", aerr
+		}
+	}
+	return token, csrf, err
+}
+
+// ResetPassword is an administrator's reset: a new password that the user
+// must change at the next login; every session of the user ends.
+func (s *Service) ResetPassword(ctx context.Context, ev audit.Event, userID, next string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := CheckPasswordPolicy(next, u.Email, u.Name); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		row, err := tx.GetUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		row.PasswordHash, row.MustChangePassword, row.PasswordChangedAt, row.UpdatedAt = hash, true, now, now
+		if err := tx.UpdateUser(ctx, row); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserSessions(ctx, userID); err != nil {
+			return err
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "user.password.reset", "user", userID, audit.OK
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
 }

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -103,7 +104,8 @@ func canon(s string) string {
 
 // personal reports whether the lowercased password lp contains the email,
 // its local part (at least 4 runes, also without a +tag), or the name (at
-// least 3 runes, with its runs of spaces made one and with them removed).
+// least 3 runes, or 2 for a Chinese name; with its runs of spaces made one and
+// with them removed).
 func personal(lp, email, name string) bool {
 	if email = canon(email); email != "" {
 		local := email
@@ -122,7 +124,13 @@ func personal(lp, email, name string) bool {
 	}
 	if name = canon(name); name != "" {
 		words := strings.Fields(name)
-		if containsLong(lp, strings.Join(words, " "), 3) || containsLong(lp, strings.Join(words, ""), 3) {
+		// Most Chinese names are two characters long, and each character
+		// carries far more than a Latin letter: two Han runes are enough.
+		minRunes := 3
+		if strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Han, r) }) >= 0 {
+			minRunes = 2
+		}
+		if containsLong(lp, strings.Join(words, " "), minRunes) || containsLong(lp, strings.Join(words, ""), minRunes) {
 			return true
 		}
 	}

@@ -218,3 +218,12 @@ func BenchmarkParseList(b *testing.B) {
 		}
 	}
 }
+
+func TestTwoCharacterChineseName(t *testing.T) {
+	if err := Check("王伟的密码很长很长很长很长", "w@example.com", "王伟"); err == nil {
+		t.Fatal("a password holding a two-character Chinese name was accepted")
+	}
+	if err := Check("xy is my long passphrase", "w@example.com", "Xy"); err != nil {
+		t.Fatalf("two Latin letters should not count as a name: %v", err)
+	}
+}

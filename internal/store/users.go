@@ -61,26 +61,31 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// MustChangePassword is set by an administrator's reset: the next
+	// session may only change the password.
+	MustChangePassword bool
+	PasswordChangedAt  time.Time
 }
 
-const userCols = `id, email_bidx, email, name, role, password_hash, key_version, disabled, created_at, updated_at`
+const userCols = `id, email_bidx, email, name, role, password_hash, key_version, disabled, created_at, updated_at, must_change_password, password_changed_at`
 
 func scanUser(s interface{ Scan(...any) error }) (User, error) {
 	var u User
-	var dis int
-	var c, up int64
-	if err := s.Scan(&u.ID, &u.EmailBidx, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.KeyVersion, &dis, &c, &up); err != nil {
+	var dis, must int
+	var c, up, pc int64
+	if err := s.Scan(&u.ID, &u.EmailBidx, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.KeyVersion, &dis, &c, &up, &must, &pc); err != nil {
 		return User{}, mapErr(err)
 	}
-	u.Disabled = dis != 0
-	u.CreatedAt, u.UpdatedAt = FromMicros(c), FromMicros(up)
+	u.Disabled, u.MustChangePassword = dis != 0, must != 0
+	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = FromMicros(c), FromMicros(up), FromMicros(pc)
 	return u, nil
 }
 
 // InsertUser stores a new user; ErrConflict when the email is taken.
 func (tx *Tx) InsertUser(ctx context.Context, u User) error {
-	_, err := tx.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, u.KeyVersion, boolInt(u.Disabled), Micros(u.CreatedAt), Micros(u.UpdatedAt))
+	_, err := tx.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, u.KeyVersion, boolInt(u.Disabled), Micros(u.CreatedAt), Micros(u.UpdatedAt),
+		boolInt(u.MustChangePassword), Micros(u.PasswordChangedAt))
 	return err
 }
 
@@ -121,8 +126,10 @@ func (tx *Tx) CountUsers(ctx context.Context) (int, error) {
 
 // UpdateUser stores role, disabled, password hash, key version and sealed fields of u.
 func (tx *Tx) UpdateUser(ctx context.Context, u User) error {
-	res, err := tx.exec(ctx, `UPDATE users SET email_bidx = ?, email = ?, name = ?, role = ?, password_hash = ?, key_version = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-		u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, u.KeyVersion, boolInt(u.Disabled), Micros(u.UpdatedAt), u.ID)
+	res, err := tx.exec(ctx, `UPDATE users SET email_bidx = ?, email = ?, name = ?, role = ?, password_hash = ?, key_version = ?, disabled = ?, updated_at = ?,
+		must_change_password = ?, password_changed_at = ? WHERE id = ?`,
+		u.EmailBidx, u.Email, u.Name, u.Role, u.PasswordHash, u.KeyVersion, boolInt(u.Disabled), Micros(u.UpdatedAt),
+		boolInt(u.MustChangePassword), Micros(u.PasswordChangedAt), u.ID)
 	if err != nil {
 		return err
 	}
@@ -213,6 +220,12 @@ func (tx *Tx) MarkSessionAuthenticated(ctx context.Context, idHash []byte, at ti
 // DeleteSession removes one session.
 func (tx *Tx) DeleteSession(ctx context.Context, idHash []byte) error {
 	_, err := tx.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
+	return err
+}
+
+// DeleteOtherSessions removes every session of a user but keep.
+func (tx *Tx) DeleteOtherSessions(ctx context.Context, userID string, keep []byte) error {
+	_, err := tx.exec(ctx, `DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?`, userID, keep)
 	return err
 }
 

@@ -746,3 +746,66 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p access.Pr
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+type passwordIn struct {
+	Current string `json:"current_password"`
+	New     string `json:"new_password"`
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	tok, ok := sessionToken(w, r, id)
+	if !ok {
+		return
+	}
+	var in passwordIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	token, csrf, err := s.auth.ChangePassword(r.Context(), eventOf(p), tok, in.Current, in.New)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	nid, _, err := s.auth.Session(r.Context(), token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.startSession(w, token, csrf, nid)
+}
+
+type resetIn struct {
+	Password string `json:"password"`
+}
+
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	uid := pathID(w, r)
+	if uid == "" || !s.requireUsers(w, r, p, "user.password.reset", uid) {
+		return
+	}
+	if err := access.RequireRecentAuth(p, s.now()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in resetIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if err := s.auth.ResetPassword(r.Context(), eventOf(p), uid, in.Password); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	uid := pathID(w, r)
+	if uid == "" || !s.requireUsers(w, r, p, "user.unlock", uid) {
+		return
+	}
+	if err := s.auth.Unlock(r.Context(), eventOf(p), uid); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -180,3 +180,50 @@ func TestAdminWithoutMFAIsForcedToEnroll(t *testing.T) {
 		t.Fatalf("token export: %d", w.Code)
 	}
 }
+
+// An administrator's reset ends the user's sessions; the next session can only
+// change the password; the change needs the current one and obeys the policy.
+func TestPasswordResetForcesChange(t *testing.T) {
+	h := newHarness(t)
+	s1 := &browser{h: h}
+	if w := s1.do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"correct horse battery"}`); w.Code != 200 {
+		t.Fatalf("login: %d", w.Code)
+	}
+	if w := h.do(req{method: "POST", path: "/api/v1/users/" + h.ids["s1"] + "/reset-password", as: "s2", body: `{"password":"temporary reset passphrase"}`}); w.Code != 403 {
+		t.Fatalf("reset by sales: %d", w.Code)
+	}
+	if w := h.do(req{method: "POST", path: "/api/v1/users/" + h.ids["s1"] + "/reset-password", as: "admin", body: `{"password":"password1234"}`}); w.Code != 422 {
+		t.Fatalf("reset to a common password: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "POST", path: "/api/v1/users/" + h.ids["s1"] + "/reset-password", as: "admin", body: `{"password":"temporary reset passphrase"}`}); w.Code != 204 {
+		t.Fatalf("reset: %d %s", w.Code, w.Body)
+	}
+	if w := s1.do("GET", "/api/v1/me", ""); w.Code != 401 {
+		t.Fatalf("session survived the reset: %d", w.Code)
+	}
+	s1 = &browser{h: h}
+	if w := s1.do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"temporary reset passphrase"}`); w.Code != 200 {
+		t.Fatalf("login after reset: %d", w.Code)
+	}
+	if w := s1.do("GET", "/api/v1/customers", ""); w.Code != 403 || !strings.Contains(w.Body.String(), "password was reset") {
+		t.Fatalf("restricted session: %d %s", w.Code, w.Body)
+	}
+	for _, bad := range []struct {
+		body string
+		code int
+	}{
+		{`{"current_password":"wrong wrong wrong","new_password":"my own new passphrase"}`, 401},
+		{`{"current_password":"temporary reset passphrase","new_password":"s1@example.com is me"}`, 422},
+		{`{"current_password":"temporary reset passphrase","new_password":"qwerty123456"}`, 422},
+	} {
+		if w := s1.do("POST", "/api/v1/auth/password", bad.body); w.Code != bad.code {
+			t.Fatalf("%s: %d %s", bad.body, w.Code, w.Body)
+		}
+	}
+	if w := s1.do("POST", "/api/v1/auth/password", `{"current_password":"temporary reset passphrase","new_password":"my own new passphrase"}`); w.Code != 200 {
+		t.Fatalf("change: %d %s", w.Code, w.Body)
+	}
+	if w := s1.do("GET", "/api/v1/customers", ""); w.Code != 200 {
+		t.Fatalf("after the change: %d %s", w.Code, w.Body)
+	}
+}

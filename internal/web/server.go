@@ -68,6 +68,7 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/v1/auth/totp/enroll", Auth: true, Enroll: true, authed: (*Server).totpEnroll},
 	{Method: "POST", Pattern: "/api/v1/auth/totp/confirm", Auth: true, Enroll: true, authed: (*Server).totpConfirm},
 	{Method: "POST", Pattern: "/api/v1/auth/reauth", Auth: true, authed: (*Server).reauth},
+	{Method: "POST", Pattern: "/api/v1/auth/password", Auth: true, Enroll: true, authed: (*Server).changePassword},
 	{Method: "GET", Pattern: "/api/v1/me", Auth: true, Enroll: true, authed: (*Server).me},
 	{Method: "GET", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).listCustomers},
 	{Method: "POST", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).createCustomer},
@@ -89,6 +90,8 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/v1/users/{id}", Auth: true, authed: (*Server).getUser},
 	{Method: "POST", Pattern: "/api/v1/users/{id}/disable", Auth: true, authed: (*Server).disableUser},
 	{Method: "POST", Pattern: "/api/v1/users/{id}/enable", Auth: true, authed: (*Server).enableUser},
+	{Method: "POST", Pattern: "/api/v1/users/{id}/unlock", Auth: true, authed: (*Server).unlockUser},
+	{Method: "POST", Pattern: "/api/v1/users/{id}/reset-password", Auth: true, authed: (*Server).resetPassword},
 	{Method: "GET", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).listTokens},
 	{Method: "POST", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).createToken},
 	{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Auth: true, authed: (*Server).revokeToken},
@@ -111,7 +114,11 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 				// A session whose role requires MFA but that has no second
 				// factor yet may only enroll one.
 				if id.Restricted && !enroll {
-					writeProblem(w, r, http.StatusForbidden, "your role requires a second factor: enroll one first (POST /api/v1/auth/totp/enroll, then /api/v1/auth/totp/confirm)", nil)
+					msg := "your role requires a second factor: enroll one first (POST /api/v1/auth/totp/enroll, then /api/v1/auth/totp/confirm)"
+					if id.MustChangePassword {
+						msg = "your password was reset: choose a new one first (POST /api/v1/auth/password)"
+					}
+					writeProblem(w, r, http.StatusForbidden, msg, nil)
 					return
 				}
 				authed(s, w, r, p, id)
