@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // login hours name IANA zones; the binary carries them
 )
 
 func main() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/keys"
 	"github.com/custos/custos/internal/normalize"
@@ -130,6 +131,9 @@ type Identity struct {
 	Restricted         bool
 	MFAEnrollment      bool
 	MustChangePassword bool
+
+	// Policy is the login policy of the user's role (addresses, hours).
+	Policy store.RolePolicy
 }
 
 // Actor is the audit name of the identity.
@@ -441,6 +445,13 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	if u.Disabled {
 		return LoginResult{}, fail("user disabled", nil)
 	}
+	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
+		ev.Outcome, ev.Reason = audit.Denied, "login policy"
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return LoginResult{}, aerr
+		}
+		return LoginResult{}, err
+	}
 	var rehash string
 	if NeedsRehash(u.PasswordHash) {
 		if rehash, err = HashPassword(password); err != nil {
@@ -578,12 +589,12 @@ func (s *Service) identity(ctx context.Context, userID, via, tokenID string, ses
 		if err != nil {
 			return err
 		}
-		id = Identity{User: du, Role: role, Via: via, TokenID: tokenID}
+		policy, err := tx.GetRolePolicy(ctx, u.Role)
+		if err != nil {
+			return err
+		}
+		id = Identity{User: du, Role: role, Via: via, TokenID: tokenID, Policy: policy}
 		if sess != nil {
-			policy, err := tx.GetRolePolicy(ctx, u.Role)
-			if err != nil {
-				return err
-			}
 			id.AuthenticatedAt, id.MFA = sess.AuthenticatedAt, sess.MFAAt != nil
 			id.MFAEnrollment = policy.MFARequired && sess.MFAAt == nil
 			id.MustChangePassword = u.MustChangePassword
@@ -884,4 +895,62 @@ func (s *Service) ResetPassword(ctx context.Context, ev audit.Event, userID, nex
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
+}
+
+// checkLoginPolicy applies the role's address allowlist and login hours.
+func (s *Service) checkLoginPolicy(ctx context.Context, role, ip string, now time.Time) error {
+	var p store.RolePolicy
+	if err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		p, err = tx.GetRolePolicy(ctx, role)
+		return err
+	}); err != nil {
+		return err
+	}
+	lp, err := access.ParseLoginPolicy(p.IPAllowlist, p.LoginHours)
+	if err != nil {
+		return fmt.Errorf("role %s has an invalid login policy: %w", role, err)
+	}
+	return lp.Check(ip, now)
+}
+
+// SetRolePolicy changes a role's login policy (MFA required, address
+// allowlist, login hours) after validating it.
+func (s *Service) SetRolePolicy(ctx context.Context, ev audit.Event, p store.RolePolicy) error {
+	if _, err := access.ParseLoginPolicy(p.IPAllowlist, p.LoginHours); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	now := s.now().UTC()
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetRole(ctx, p.Role); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if err := tx.SetRolePolicy(ctx, p); err != nil {
+			return err
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "role.policy.update", "role", p.Role, audit.OK
+		ev.Details = map[string]any{"mfa_required": p.MFARequired, "ip_allowlist": p.IPAllowlist, "login_hours": p.LoginHours}
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
+}
+
+// RolePolicy reads a role's login policy.
+func (s *Service) RolePolicy(ctx context.Context, role string) (store.RolePolicy, error) {
+	var p store.RolePolicy
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetRole(ctx, role); err != nil {
+			return err
+		}
+		var err error
+		p, err = tx.GetRolePolicy(ctx, role)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.RolePolicy{}, ErrNotFound
+	}
+	return p, err
 }

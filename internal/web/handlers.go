@@ -16,6 +16,7 @@ import (
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/csvio"
 	"github.com/custos/custos/internal/customercsv"
+	"github.com/custos/custos/internal/store"
 )
 
 func eventOf(p access.Principal) audit.Event {
@@ -808,4 +809,48 @@ func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request, p access.Pri
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+type rolePolicy struct {
+	MFARequired bool     `json:"mfa_required"`
+	IPAllowlist []string `json:"ip_allowlist"`
+	LoginHours  string   `json:"login_hours"`
+}
+
+func policyOut(p store.RolePolicy) rolePolicy {
+	return rolePolicy{MFARequired: p.MFARequired, IPAllowlist: append([]string{}, strings.Fields(p.IPAllowlist)...), LoginHours: p.LoginHours}
+}
+
+func (s *Server) getRolePolicy(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	name := r.PathValue("name")
+	if !s.requireUsers(w, r, p, "role.policy.view", name) {
+		return
+	}
+	pol, err := s.auth.RolePolicy(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, policyOut(pol))
+}
+
+func (s *Server) setRolePolicy(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	name := r.PathValue("name")
+	if !s.requireUsers(w, r, p, "role.policy.update", name) {
+		return
+	}
+	if err := access.RequireRecentAuth(p, s.now()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in rolePolicy
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	pol := store.RolePolicy{Role: name, MFARequired: in.MFARequired, IPAllowlist: strings.Join(in.IPAllowlist, " "), LoginHours: in.LoginHours}
+	if err := s.auth.SetRolePolicy(r.Context(), eventOf(p), pol); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, policyOut(pol))
 }

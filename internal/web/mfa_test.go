@@ -227,3 +227,44 @@ func TestPasswordResetForcesChange(t *testing.T) {
 		t.Fatalf("after the change: %d %s", w.Code, w.Body)
 	}
 }
+
+// A role's address allowlist and login hours are enforced at login and on
+// every request, for sessions and tokens alike.
+func TestRoleLoginPolicy(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)} // 12:00 in Shanghai
+	h := newHarnessAt(t, clock.now)
+	set := func(body string, want int) {
+		t.Helper()
+		if w := h.do(req{method: "PUT", path: "/api/v1/roles/sales/policy", as: "admin", body: body}); w.Code != want {
+			t.Fatalf("set %s: %d %s", body, w.Code, w.Body)
+		}
+	}
+	set(`{"ip_allowlist":["10.0.0.0/8"],"login_hours":"08:00-20:00 Asia/Shanghai"}`, 200)
+	set(`{"ip_allowlist":["nope"]}`, 422)
+	set(`{"login_hours":"always"}`, 422)
+	if w := h.do(req{method: "PUT", path: "/api/v1/roles/sales/policy", as: "s1", body: `{}`}); w.Code != 403 {
+		t.Fatalf("sales sets policy: %d", w.Code)
+	}
+	// httptest requests come from 192.0.2.1: outside 10.0.0.0/8.
+	if w := h.do(req{method: "GET", path: "/api/v1/customers", as: "s1"}); w.Code != 403 || !strings.Contains(w.Body.String(), "address") {
+		t.Fatalf("token from outside the allowlist: %d %s", w.Code, w.Body)
+	}
+	if w := (&browser{h: h}).do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"correct horse battery"}`); w.Code != 403 {
+		t.Fatalf("login from outside the allowlist: %d %s", w.Code, w.Body)
+	}
+	// Other roles are not affected.
+	if w := h.do(req{method: "GET", path: "/api/v1/customers", as: "manager"}); w.Code != 200 {
+		t.Fatalf("manager: %d", w.Code)
+	}
+	set(`{"ip_allowlist":["192.0.2.0/24"],"login_hours":"08:00-20:00 Asia/Shanghai"}`, 200)
+	if w := h.do(req{method: "GET", path: "/api/v1/customers", as: "s1"}); w.Code != 200 {
+		t.Fatalf("inside the allowlist and hours: %d %s", w.Code, w.Body)
+	}
+	clock.add(9 * time.Hour) // 21:00 in Shanghai
+	if w := h.do(req{method: "GET", path: "/api/v1/customers", as: "s1"}); w.Code != 403 || !strings.Contains(w.Body.String(), "hours") {
+		t.Fatalf("outside the hours: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "GET", path: "/api/v1/roles/sales/policy", as: "admin"}); w.Code != 200 || !strings.Contains(w.Body.String(), "192.0.2.0/24") {
+		t.Fatalf("read policy: %d %s", w.Code, w.Body)
+	}
+}

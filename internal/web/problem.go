@@ -43,6 +43,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, http.StatusUnprocessableEntity, err.Error(), nil)
 	case errors.Is(err, crm.ErrNotFound), errors.Is(err, auth.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, "no such resource", nil)
+	case errors.Is(err, access.ErrNetworkPolicy):
+		writeProblem(w, r, http.StatusForbidden, err.Error(), nil)
 	case errors.Is(err, access.ErrStepUp):
 		writeProblem(w, r, http.StatusForbidden, err.Error(), nil)
 	case errors.Is(err, auth.ErrBadCode):

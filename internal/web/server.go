@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/custos/custos/internal/access"
+	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/store"
@@ -92,6 +93,8 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/v1/users/{id}/enable", Auth: true, authed: (*Server).enableUser},
 	{Method: "POST", Pattern: "/api/v1/users/{id}/unlock", Auth: true, authed: (*Server).unlockUser},
 	{Method: "POST", Pattern: "/api/v1/users/{id}/reset-password", Auth: true, authed: (*Server).resetPassword},
+	{Method: "GET", Pattern: "/api/v1/roles/{name}/policy", Auth: true, authed: (*Server).getRolePolicy},
+	{Method: "PUT", Pattern: "/api/v1/roles/{name}/policy", Auth: true, authed: (*Server).setRolePolicy},
 	{Method: "GET", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).listTokens},
 	{Method: "POST", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).createToken},
 	{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Auth: true, authed: (*Server).revokeToken},
@@ -265,6 +268,21 @@ func (s *Server) authenticate(next authedHandler) http.HandlerFunc {
 		}
 		p, err := access.NewPrincipal(id.User.ID, id.Actor(), id.Role)
 		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		// The role's address allowlist and login hours hold on every request.
+		lp, err := access.ParseLoginPolicy(id.Policy.IPAllowlist, id.Policy.LoginHours)
+		if err == nil {
+			err = lp.Check(clientIP(r), s.now())
+		}
+		if err != nil {
+			ev := audit.Event{Actor: id.Actor(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(ctx),
+				Action: "auth.request", ObjectType: "user", ObjectID: id.User.ID, Outcome: audit.Denied, Reason: "login policy"}
+			if aerr := audit.RecordAlone(ctx, s.db, s.now(), ev); aerr != nil {
+				s.writeError(w, r, aerr)
+				return
+			}
 			s.writeError(w, r, err)
 			return
 		}
