@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -953,4 +955,79 @@ func (s *Service) RolePolicy(ctx context.Context, role string) (store.RolePolicy
 		return store.RolePolicy{}, ErrNotFound
 	}
 	return p, err
+}
+
+// SessionInfo describes a session to its user (never the token).
+type SessionInfo struct {
+	ID         string     `json:"id"` // hex of the token's hash
+	IP         string     `json:"ip"`
+	UserAgent  string     `json:"user_agent"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastSeenAt time.Time  `json:"last_seen_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	MFA        bool       `json:"mfa"`
+	Current    bool       `json:"current"`
+	MFAAt      *time.Time `json:"-"`
+}
+
+// Sessions lists a user's live sessions; current marks the caller's own.
+func (s *Service) Sessions(ctx context.Context, userID, currentToken string) ([]SessionInfo, error) {
+	now := s.now().UTC()
+	cur := hashSecret(currentToken)
+	out := []SessionInfo{}
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		ss, err := tx.UserSessions(ctx, userID)
+		for _, x := range ss {
+			if now.After(x.ExpiresAt) || now.Sub(x.LastSeenAt) > s.settings.SessionIdle {
+				continue
+			}
+			out = append(out, SessionInfo{ID: hex.EncodeToString(x.IDHash), IP: x.IP, UserAgent: x.UserAgent, CreatedAt: x.CreatedAt,
+				LastSeenAt: x.LastSeenAt, ExpiresAt: x.ExpiresAt, MFA: x.MFAAt != nil, Current: currentToken != "" && bytes.Equal(x.IDHash, cur)})
+		}
+		return err
+	})
+	return out, err
+}
+
+// RevokeSession ends one session of a user, by its listed id.
+func (s *Service) RevokeSession(ctx context.Context, ev audit.Event, userID, sessionID string) error {
+	h, err := hex.DecodeString(sessionID)
+	if err != nil || len(h) != 32 {
+		return ErrNotFound
+	}
+	now := s.now().UTC()
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		sess, err := tx.GetSession(ctx, h)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != userID) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteSession(ctx, h); err != nil {
+			return err
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "session.revoke", "user", userID, audit.OK
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+}
+
+// RevokeAllSessions ends every session of a user (administrator action).
+func (s *Service) RevokeAllSessions(ctx context.Context, ev audit.Event, userID string) error {
+	now := s.now().UTC()
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetUser(ctx, userID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if err := tx.DeleteUserSessions(ctx, userID); err != nil {
+			return err
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "session.revoke_all", "user", userID, audit.OK
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
 }

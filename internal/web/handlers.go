@@ -854,3 +854,39 @@ func (s *Server) setRolePolicy(w http.ResponseWriter, r *http.Request, p access.
 	}
 	writeJSON(w, http.StatusOK, policyOut(pol))
 }
+
+func currentSession(r *http.Request, id auth.Identity) string {
+	if c, err := r.Cookie(sessionCookie); err == nil && id.Via == "session" {
+		return c.Value
+	}
+	return ""
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ access.Principal, id auth.Identity) {
+	ss, err := s.auth.Sessions(r.Context(), id.User.ID, currentSession(r, id))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, crm.Page[auth.SessionInfo]{Items: ss})
+}
+
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	if err := s.auth.RevokeSession(r.Context(), eventOf(p), id.User.ID, r.PathValue("sid")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
+	uid := pathID(w, r)
+	if uid == "" || !s.requireUsers(w, r, p, "session.revoke_all", uid) {
+		return
+	}
+	if err := s.auth.RevokeAllSessions(r.Context(), eventOf(p), uid); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -268,3 +268,51 @@ func TestRoleLoginPolicy(t *testing.T) {
 		t.Fatalf("read policy: %d %s", w.Code, w.Body)
 	}
 }
+
+func TestSessionsListAndRevoke(t *testing.T) {
+	h := newHarness(t)
+	laptop, phone := &browser{h: h}, &browser{h: h}
+	for _, b := range []*browser{laptop, phone} {
+		if w := b.do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"correct horse battery"}`); w.Code != 200 {
+			t.Fatal(w.Code)
+		}
+	}
+	w := laptop.do("GET", "/api/v1/auth/sessions", "")
+	var list struct {
+		Items []struct {
+			ID      string `json:"id"`
+			Current bool   `json:"current"`
+		} `json:"items"`
+	}
+	decode(t, w, &list)
+	if len(list.Items) != 2 || strings.Contains(w.Body.String(), laptop.cookie.Value) {
+		t.Fatalf("list: %s", w.Body)
+	}
+	var other string
+	for _, it := range list.Items {
+		if !it.Current {
+			other = it.ID
+		}
+	}
+	if w := (&browser{h: h}).do("DELETE", "/api/v1/auth/sessions/"+other, ""); w.Code != 401 {
+		t.Fatalf("anonymous revoke: %d", w.Code)
+	}
+	if w := h.do(req{method: "DELETE", path: "/api/v1/auth/sessions/" + other, as: "s2"}); w.Code != 404 {
+		t.Fatalf("someone else's session: %d", w.Code)
+	}
+	if w := laptop.do("DELETE", "/api/v1/auth/sessions/"+other, ""); w.Code != 204 {
+		t.Fatalf("revoke: %d %s", w.Code, w.Body)
+	}
+	if w := phone.do("GET", "/api/v1/me", ""); w.Code != 401 {
+		t.Fatalf("revoked session still works: %d", w.Code)
+	}
+	if w := h.do(req{method: "DELETE", path: "/api/v1/users/" + h.ids["s1"] + "/sessions", as: "s2"}); w.Code != 403 {
+		t.Fatalf("sales revokes all: %d", w.Code)
+	}
+	if w := h.do(req{method: "DELETE", path: "/api/v1/users/" + h.ids["s1"] + "/sessions", as: "admin"}); w.Code != 204 {
+		t.Fatalf("admin revokes all: %d", w.Code)
+	}
+	if w := laptop.do("GET", "/api/v1/me", ""); w.Code != 401 {
+		t.Fatalf("session survived revoke-all: %d", w.Code)
+	}
+}
