@@ -27,6 +27,7 @@ test: test-deps lint unit
 
 test-deps:
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-chromium.sh
 	@test -x $(STATICCHECK) || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2; }
 
 lint:

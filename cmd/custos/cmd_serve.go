@@ -45,6 +45,7 @@ the data directory.`,
 	f.StringVar(&a.cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.StringVar(&a.cfg.TLSMode, "tls", "", `"self-signed": generate and keep a certificate in the data directory`)
 	f.StringVar(&a.cfg.LogLevel, "log-level", a.cfg.LogLevel, "debug, info, warn or error (env CUSTOS_LOG_LEVEL)")
+	f.StringVar(&a.cfg.PublicURL, "public-url", a.cfg.PublicURL, "the URL browsers use, e.g. https://crm.example.com (env CUSTOS_PUBLIC_URL; passkeys are bound to its host)")
 	return cmd
 }
 
@@ -76,7 +77,7 @@ func (a *app) runServe() error {
 	}
 	printFirstAdmin(a.stdout, fa, url, a.cfg.DataDir)
 
-	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil})
+	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil, Passkeys: n.Passkeys})
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)

@@ -330,3 +330,48 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	}
 	return err
 }
+
+// OpenVerifiedSession opens a session for a user whose identity another
+// mechanism proved (a passkey with user verification, which counts as both
+// factors when mfa is set). The user must be enabled and within the login
+// policy of their role; the login is audited with the method.
+func (s *Service) OpenVerifiedSession(ctx context.Context, ev audit.Event, userID, method string, mfa bool) (LoginResult, error) {
+	now := s.now().UTC()
+	ev.Action, ev.ObjectType, ev.ObjectID, ev.Actor = "auth.login", "user", userID, "user:"+userID
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if u.Disabled {
+		return LoginResult{}, ErrUnauthenticated
+	}
+	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
+		ev.Outcome, ev.Reason = audit.Denied, "login policy"
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return LoginResult{}, aerr
+		}
+		return LoginResult{}, err
+	}
+	var mfaAt *time.Time
+	if mfa {
+		mfaAt = &now
+	}
+	var res LoginResult
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		if res.Token, res.CSRF, err = s.openSession(ctx, tx, userID, ev, now, mfaAt); err != nil {
+			return err
+		}
+		if err := tx.ClearLoginThrottle(ctx, s.throttleKeys(u.Email, "")[0]); err != nil {
+			return err
+		}
+		ev.Outcome, ev.Details = audit.OK, map[string]any{"method": method}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	res.Identity, _, err = s.Session(ctx, res.Token)
+	return res, err
+}

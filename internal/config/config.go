@@ -16,11 +16,15 @@ type Config struct {
 	DataDir string // CUSTOS_DATA, --data: database (SQLite), root key, TLS files
 	DB      string // CUSTOS_DB, --db: postgres:// URL; empty means SQLite in DataDir
 
-	Addr     string // CUSTOS_ADDR, --addr
-	TLSCert  string // --tls-cert
-	TLSKey   string // --tls-key
-	TLSMode  string // --tls: "" or "self-signed"
-	LogLevel string // CUSTOS_LOG_LEVEL: debug, info, warn, error
+	Addr    string // CUSTOS_ADDR, --addr
+	TLSCert string // --tls-cert
+	TLSKey  string // --tls-key
+	TLSMode string // --tls: "" or "self-signed"
+	// PublicURL is the address browsers use (CUSTOS_PUBLIC_URL, --public-url),
+	// e.g. https://crm.example.com; passkeys are bound to its host. Default:
+	// derived from Addr (http://localhost:PORT on loopback).
+	PublicURL string
+	LogLevel  string // CUSTOS_LOG_LEVEL: debug, info, warn, error
 
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
@@ -50,6 +54,9 @@ func (c *Config) FromEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("CUSTOS_ADDR"); ok && v != "" {
 		c.Addr = v
+	}
+	if v, ok := lookup("CUSTOS_PUBLIC_URL"); ok && v != "" {
+		c.PublicURL = v
 	}
 	if v, ok := lookup("CUSTOS_LOG_LEVEL"); ok && v != "" {
 		c.LogLevel = v
@@ -123,4 +130,25 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Origin is the public origin of the web interface: PublicURL, or derived
+// from Addr (a loopback address becomes localhost, the only host on which
+// browsers allow passkeys over plain HTTP).
+func (c Config) Origin() string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	if isLoopback(host) || host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

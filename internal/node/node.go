@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"time"
@@ -18,17 +19,19 @@ import (
 	"github.com/custos/custos/internal/config"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/keys"
+	"github.com/custos/custos/internal/passkey"
 	"github.com/custos/custos/internal/store"
 )
 
 // Node is an opened data directory with its services.
 type Node struct {
-	Config config.Config
-	DB     *store.DB
-	Keys   *keys.Keyring
-	Auth   *auth.Service
-	CRM    *crm.Service
-	Log    *slog.Logger
+	Config   config.Config
+	DB       *store.DB
+	Keys     *keys.Keyring
+	Auth     *auth.Service
+	CRM      *crm.Service
+	Passkeys *passkey.Service
+	Log      *slog.Logger
 	// Created is true when this Open initialized the data directory.
 	Created bool
 }
@@ -138,7 +141,19 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 		return nil, fmt.Errorf("seed roles: %w", err)
 	}
 	o.CRM.Now, o.CRM.Logger = o.Now, o.Logger
-	return &Node{
+	origin := cfg.Origin()
+	u, err := url.Parse(origin)
+	if err != nil {
+		return nil, fmt.Errorf("public URL %q: %w", origin, err)
+	}
+	// Passkeys need a host name browsers accept as a WebAuthn RP ID; without
+	// one (say, serving on a bare IP), the rest of Custos still runs.
+	pk, err := passkey.New(db, u.Hostname(), origin, "Custos", o.Now)
+	if err != nil {
+		o.Logger.Warn("passkeys disabled: set --public-url to the https URL users open", "reason", err.Error())
+		pk = nil
+	}
+	return &Node{Passkeys: pk,
 		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
 		Auth: auth.New(db, kr, authSettings(cfg, o.Auth), o.Now),
 		CRM:  crm.New(db, kr, o.CRM),

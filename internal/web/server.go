@@ -20,6 +20,7 @@ import (
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/passkey"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -32,13 +33,16 @@ type Server struct {
 	now    func() time.Time
 	secure bool // served over TLS: cookies get Secure
 	mux    *http.ServeMux
+	// passkeys serves WebAuthn ceremonies; nil when not configured.
+	passkeys *PasskeyHandlers
 }
 
 // Options configure the server.
 type Options struct {
-	Logger *slog.Logger
-	Now    func() time.Time
-	TLS    bool
+	Logger   *slog.Logger
+	Now      func() time.Time
+	TLS      bool
+	Passkeys *passkey.Service // nil: passkey routes answer 503
 }
 
 // Route is one API route; the OpenAPI document must describe every one.
@@ -74,6 +78,12 @@ var routes = []Route{
 	{Method: "DELETE", Pattern: "/api/v1/auth/sessions/{sid}", Auth: true, authed: (*Server).revokeSession},
 	{Method: "DELETE", Pattern: "/api/v1/users/{id}/sessions", Auth: true, authed: (*Server).revokeUserSessions},
 	{Method: "GET", Pattern: "/api/v1/me", Auth: true, Enroll: true, authed: (*Server).me},
+	{Method: "POST", Pattern: "/api/v1/auth/passkey/begin", handler: (*Server).passkeyLoginBegin},
+	{Method: "POST", Pattern: "/api/v1/auth/passkey/finish", handler: (*Server).passkeyLoginFinish},
+	{Method: "POST", Pattern: "/api/v1/passkeys/register/begin", Auth: true, Enroll: true, authed: (*Server).passkeyRegisterBegin},
+	{Method: "POST", Pattern: "/api/v1/passkeys/register/finish", Auth: true, Enroll: true, authed: (*Server).passkeyRegisterFinish},
+	{Method: "GET", Pattern: "/api/v1/passkeys", Auth: true, authed: (*Server).passkeyList},
+	{Method: "DELETE", Pattern: "/api/v1/passkeys/{id}", Auth: true, authed: (*Server).passkeyRemove},
 	{Method: "GET", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).listCustomers},
 	{Method: "POST", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).createCustomer},
 	{Method: "GET", Pattern: "/api/v1/customers/export", Auth: true, authed: (*Server).exportCustomers},
@@ -112,6 +122,9 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 		o.Now = time.Now
 	}
 	s := &Server{db: db, auth: as, crm: cs, log: o.Logger, now: o.Now, secure: o.TLS, mux: http.NewServeMux()}
+	if o.Passkeys != nil {
+		s.passkeys = &PasskeyHandlers{Svc: o.Passkeys, Log: o.Logger, Secure: o.TLS, Open: s.openPasskeySession}
+	}
 	for _, rt := range routes {
 		var h http.HandlerFunc
 		if rt.Auth {
@@ -139,6 +152,7 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 		writeProblem(w, r, http.StatusNotFound, "no such API endpoint", nil)
 	})
 	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.Handle("GET /static/", StaticHandler())
 	return s
 }
 
