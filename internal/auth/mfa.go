@@ -23,6 +23,7 @@ var (
 const (
 	MethodTOTP     = "totp"
 	MethodRecovery = "recovery_code"
+	MethodPasskey  = "passkey"
 )
 
 const (
@@ -46,6 +47,26 @@ func (s *Service) totpAAD(userID string) seal.AAD {
 }
 
 func (s *Service) recoveryPepper() []byte { return s.keys.Indexer().Term("recovery-code-pepper") }
+
+// secondFactors lists the second factors a user can answer a challenge with.
+func secondFactors(ctx context.Context, tx *store.Tx, userID string) ([]string, error) {
+	var m []string
+	totp, err := hasConfirmedTOTP(ctx, tx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if totp {
+		m = append(m, MethodTOTP, MethodRecovery)
+	}
+	n, err := tx.CountUserPasskeys(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		m = append(m, MethodPasskey)
+	}
+	return m, nil
+}
 
 // hasConfirmedTOTP reports whether the user has a confirmed TOTP factor.
 func hasConfirmedTOTP(ctx context.Context, tx *store.Tx, userID string) (bool, error) {
@@ -374,4 +395,90 @@ func (s *Service) OpenVerifiedSession(ctx context.Context, ev audit.Event, userI
 	}
 	res.Identity, _, err = s.Session(ctx, res.Token)
 	return res, err
+}
+
+// liveChallenge loads a challenge that can still be answered.
+func (s *Service) liveChallenge(ctx context.Context, challenge string, now time.Time) (store.MFAChallenge, error) {
+	h := hashSecret(challenge)
+	var ch store.MFAChallenge
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		ch, err = tx.GetMFAChallenge(ctx, h)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (now.After(ch.ExpiresAt) || ch.Attempts >= maxChallengeAttempts)) {
+		return store.MFAChallenge{}, fmt.Errorf("%w: the login expired; sign in again", ErrUnauthenticated)
+	}
+	return ch, err
+}
+
+// ChallengeUser returns the user of a live login challenge, for a second
+// factor verified elsewhere (a passkey).
+func (s *Service) ChallengeUser(ctx context.Context, challenge string) (string, error) {
+	ch, err := s.liveChallenge(ctx, challenge, s.now().UTC())
+	return ch.UserID, err
+}
+
+// CompleteMFAVerified finishes a login challenge whose second factor another
+// mechanism has just verified for the challenge's user (method names it for
+// the audit trail), and opens the session.
+func (s *Service) CompleteMFAVerified(ctx context.Context, ev audit.Event, challenge, method string) (LoginResult, error) {
+	now := s.now().UTC()
+	ch, err := s.liveChallenge(ctx, challenge, now)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	u, err := s.GetUser(ctx, ch.UserID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	ev.Action, ev.ObjectType, ev.ObjectID, ev.Actor = "auth.mfa", "user", u.ID, "user:"+u.ID
+	var res LoginResult
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.DeleteMFAChallenge(ctx, hashSecret(challenge)); err != nil {
+			return err
+		}
+		if err := tx.ClearLoginThrottle(ctx, s.throttleKeys(u.Email, "")[0]); err != nil {
+			return err
+		}
+		var err error
+		if res.Token, res.CSRF, err = s.openSession(ctx, tx, u.ID, ev, now, &now); err != nil {
+			return err
+		}
+		ev.Outcome, ev.Details = audit.OK, map[string]any{"method": method}
+		_, err = audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	res.Identity, _, err = s.Session(ctx, res.Token)
+	return res, err
+}
+
+// FailMFA counts a failed external second factor against the challenge and
+// the account, like a wrong code.
+func (s *Service) FailMFA(ctx context.Context, ev audit.Event, challenge string) error {
+	now := s.now().UTC()
+	ch, err := s.liveChallenge(ctx, challenge, now)
+	if err != nil {
+		return err
+	}
+	u, err := s.GetUser(ctx, ch.UserID)
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.BumpMFAChallenge(ctx, hashSecret(challenge)); err != nil {
+			return err
+		}
+		for _, k := range s.throttleKeys(u.Email, ev.IP) {
+			if _, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor); err != nil {
+				return err
+			}
+		}
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome, ev.Reason = "auth.mfa", "user", u.ID, audit.Denied, "bad second factor"
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
 }

@@ -473,10 +473,11 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 				return err
 			}
 		}
-		has, err := hasConfirmedTOTP(ctx, tx, u.ID)
+		methods, err := secondFactors(ctx, tx, u.ID)
 		if err != nil {
 			return err
 		}
+		has := len(methods) > 0
 		ev.Outcome, ev.Actor = audit.OK, "user:"+u.ID
 		if has {
 			// The password was right; the session waits for the second
@@ -489,7 +490,7 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 			if err := tx.InsertMFAChallenge(ctx, store.MFAChallenge{IDHash: hash, UserID: u.ID, IP: ev.IP, CreatedAt: now, ExpiresAt: now.Add(challengeTTL)}); err != nil {
 				return err
 			}
-			res.Challenge, res.Methods = token, []string{MethodTOTP, MethodRecovery}
+			res.Challenge, res.Methods = token, methods
 			ev.Details = map[string]any{"second_factor": "pending"}
 			_, err = audit.Record(ctx, tx, now, ev)
 			return err

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/custos/custos/internal/access"
@@ -62,4 +63,68 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, p access.
 	if s.passkeysReady(w, r) {
 		s.passkeys.Remove(w, r, p, id)
 	}
+}
+
+type passkeyMFAIn struct {
+	Challenge  string          `json:"challenge"`
+	Credential json.RawMessage `json:"credential,omitempty"`
+}
+
+// passkeyMFABegin starts answering a login challenge with a passkey.
+func (s *Server) passkeyMFABegin(w http.ResponseWriter, r *http.Request) {
+	if !s.passkeysReady(w, r) {
+		return
+	}
+	var in passkeyMFAIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	userID, err := s.auth.ChallengeUser(r.Context(), in.Challenge)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	options, token, err := s.passkeys.Svc.BeginSecondFactor(r.Context(), userID)
+	if err != nil {
+		s.passkeys.writeError(w, r, err, http.StatusUnauthorized)
+		return
+	}
+	s.passkeys.setCeremony(w, token)
+	writeOptions(w, options)
+}
+
+// passkeyMFAFinish verifies the passkey and completes the login.
+func (s *Server) passkeyMFAFinish(w http.ResponseWriter, r *http.Request) {
+	if !s.passkeysReady(w, r) {
+		return
+	}
+	token, ok := ceremony(w, r)
+	if !ok {
+		return
+	}
+	var in passkeyMFAIn
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	s.passkeys.clearCeremony(w)
+	userID, err := s.auth.ChallengeUser(r.Context(), in.Challenge)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ev := audit.Event{Actor: "user:" + userID, IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
+	if err := s.passkeys.Svc.FinishSecondFactor(r.Context(), ev, userID, token, in.Credential); err != nil {
+		if ferr := s.auth.FailMFA(r.Context(), ev, in.Challenge); ferr != nil {
+			s.writeError(w, r, ferr)
+			return
+		}
+		s.passkeys.writeError(w, r, err, http.StatusUnauthorized)
+		return
+	}
+	res, err := s.auth.CompleteMFAVerified(r.Context(), ev, in.Challenge, auth.MethodPasskey)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.startSession(w, res.Token, res.CSRF, res.Identity)
 }

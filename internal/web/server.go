@@ -80,6 +80,8 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/v1/me", Auth: true, Enroll: true, authed: (*Server).me},
 	{Method: "POST", Pattern: "/api/v1/auth/passkey/begin", handler: (*Server).passkeyLoginBegin},
 	{Method: "POST", Pattern: "/api/v1/auth/passkey/finish", handler: (*Server).passkeyLoginFinish},
+	{Method: "POST", Pattern: "/api/v1/auth/mfa/passkey/begin", handler: (*Server).passkeyMFABegin},
+	{Method: "POST", Pattern: "/api/v1/auth/mfa/passkey/finish", handler: (*Server).passkeyMFAFinish},
 	{Method: "POST", Pattern: "/api/v1/passkeys/register/begin", Auth: true, Enroll: true, authed: (*Server).passkeyRegisterBegin},
 	{Method: "POST", Pattern: "/api/v1/passkeys/register/finish", Auth: true, Enroll: true, authed: (*Server).passkeyRegisterFinish},
 	{Method: "GET", Pattern: "/api/v1/passkeys", Auth: true, authed: (*Server).passkeyList},
