@@ -77,7 +77,7 @@ func (a *app) runServe() error {
 	}
 	printFirstAdmin(a.stdout, fa, url, a.cfg.DataDir)
 
-	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil, Passkeys: n.Passkeys})
+	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil, Passkeys: n.Passkeys, SSO: n.SSO})
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)

@@ -26,6 +26,14 @@ type Config struct {
 	PublicURL string
 	LogLevel  string // CUSTOS_LOG_LEVEL: debug, info, warn, error
 
+	// OIDC single sign-on; empty issuer: off. The client secret comes only
+	// from CUSTOS_OIDC_CLIENT_SECRET.
+	OIDCIssuer       string // CUSTOS_OIDC_ISSUER
+	OIDCClientID     string // CUSTOS_OIDC_CLIENT_ID
+	OIDCClientSecret string // CUSTOS_OIDC_CLIENT_SECRET
+	OIDCRoleClaim    string // CUSTOS_OIDC_ROLE_CLAIM, e.g. groups
+	OIDCRoleMap      string // CUSTOS_OIDC_ROLE_MAP, e.g. "crm-sales=sales,crm-admins=admin"
+
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
 	KeyCacheSize    int
@@ -57,6 +65,12 @@ func (c *Config) FromEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("CUSTOS_PUBLIC_URL"); ok && v != "" {
 		c.PublicURL = v
+	}
+	for k, dst := range map[string]*string{"CUSTOS_OIDC_ISSUER": &c.OIDCIssuer, "CUSTOS_OIDC_CLIENT_ID": &c.OIDCClientID,
+		"CUSTOS_OIDC_CLIENT_SECRET": &c.OIDCClientSecret, "CUSTOS_OIDC_ROLE_CLAIM": &c.OIDCRoleClaim, "CUSTOS_OIDC_ROLE_MAP": &c.OIDCRoleMap} {
+		if v, ok := lookup(k); ok && v != "" {
+			*dst = v
+		}
 	}
 	if v, ok := lookup("CUSTOS_LOG_LEVEL"); ok && v != "" {
 		c.LogLevel = v
@@ -151,4 +165,17 @@ func (c Config) Origin() string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// OIDCRoles parses OIDCRoleMap ("claim-value=role, ...").
+func (c Config) OIDCRoles() (map[string]string, error) {
+	m := map[string]string{}
+	for _, pair := range strings.FieldsFunc(c.OIDCRoleMap, func(r rune) bool { return r == ',' || r == ';' || r == '\n' }) {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("CUSTOS_OIDC_ROLE_MAP: %q is not claim-value=role", pair)
+		}
+		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return m, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/custos/custos/internal/config"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/keys"
+	"github.com/custos/custos/internal/oidc"
 	"github.com/custos/custos/internal/passkey"
 	"github.com/custos/custos/internal/store"
 )
@@ -31,6 +33,7 @@ type Node struct {
 	Auth     *auth.Service
 	CRM      *crm.Service
 	Passkeys *passkey.Service
+	SSO      *auth.SSO // nil when single sign-on is not configured
 	Log      *slog.Logger
 	// Created is true when this Open initialized the data directory.
 	Created bool
@@ -45,6 +48,8 @@ type Options struct {
 	Now    func() time.Time
 	CRM    crm.Options   // optional overrides (tests and benchmarks)
 	Auth   auth.Settings // optional overrides of login throttling (tests)
+	// HTTPClient reaches the OIDC identity provider (nil: a default client).
+	HTTPClient *http.Client
 }
 
 // Open opens the data directory of cfg. It never creates a root key over a
@@ -153,9 +158,22 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 		o.Logger.Warn("passkeys disabled: set --public-url to the https URL users open", "reason", err.Error())
 		pk = nil
 	}
-	return &Node{Passkeys: pk,
+	as := auth.New(db, kr, authSettings(cfg, o.Auth), o.Now)
+	var sso *auth.SSO
+	if cfg.OIDCIssuer != "" {
+		roles, err := cfg.OIDCRoles()
+		if err != nil {
+			return nil, err
+		}
+		sso, err = as.NewSSO(oidc.Config{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL: origin + "/api/v1/auth/oidc/callback", RoleClaim: cfg.OIDCRoleClaim, RoleMap: roles}, o.HTTPClient)
+		if err != nil {
+			return nil, fmt.Errorf("single sign-on: %w", err)
+		}
+	}
+	return &Node{Passkeys: pk, SSO: sso,
 		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
-		Auth: auth.New(db, kr, authSettings(cfg, o.Auth), o.Now),
+		Auth: as,
 		CRM:  crm.New(db, kr, o.CRM),
 	}, nil
 }

@@ -61,6 +61,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		secs := int(math.Ceil(locked.RetryAfter.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		writeProblem(w, r, http.StatusTooManyRequests, locked.Error(), nil)
+	case errors.Is(err, auth.ErrSSO):
+		writeProblem(w, r, http.StatusUnauthorized, err.Error(), nil)
 	case errors.Is(err, auth.ErrBadCredentials):
 		writeProblem(w, r, http.StatusUnauthorized, err.Error(), nil)
 	case errors.Is(err, auth.ErrUnauthenticated):

@@ -35,6 +35,7 @@ type Server struct {
 	mux    *http.ServeMux
 	// passkeys serves WebAuthn ceremonies; nil when not configured.
 	passkeys *PasskeyHandlers
+	sso      *auth.SSO
 }
 
 // Options configure the server.
@@ -43,6 +44,7 @@ type Options struct {
 	Now      func() time.Time
 	TLS      bool
 	Passkeys *passkey.Service // nil: passkey routes answer 503
+	SSO      *auth.SSO        // nil: single sign-on routes answer 503
 }
 
 // Route is one API route; the OpenAPI document must describe every one.
@@ -70,6 +72,8 @@ var routes = []Route{
 	{Method: "POST", Pattern: "/api/v1/login", handler: (*Server).login},   // earlier name, kept
 	{Method: "POST", Pattern: "/api/v1/logout", handler: (*Server).logout}, // earlier name, kept
 	{Method: "POST", Pattern: "/api/v1/auth/mfa", handler: (*Server).completeMFA},
+	{Method: "GET", Pattern: "/api/v1/auth/oidc/login", handler: (*Server).ssoLogin},
+	{Method: "GET", Pattern: "/api/v1/auth/oidc/callback", handler: (*Server).ssoCallback},
 	{Method: "POST", Pattern: "/api/v1/auth/totp/enroll", Auth: true, Enroll: true, authed: (*Server).totpEnroll},
 	{Method: "POST", Pattern: "/api/v1/auth/totp/confirm", Auth: true, Enroll: true, authed: (*Server).totpConfirm},
 	{Method: "POST", Pattern: "/api/v1/auth/reauth", Auth: true, authed: (*Server).reauth},
@@ -123,7 +127,7 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{db: db, auth: as, crm: cs, log: o.Logger, now: o.Now, secure: o.TLS, mux: http.NewServeMux()}
+	s := &Server{db: db, auth: as, crm: cs, log: o.Logger, now: o.Now, secure: o.TLS, mux: http.NewServeMux(), sso: o.SSO}
 	if o.Passkeys != nil {
 		s.passkeys = &PasskeyHandlers{Svc: o.Passkeys, Log: o.Logger, Secure: o.TLS, Open: s.openPasskeySession}
 	}
