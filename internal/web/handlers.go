@@ -124,7 +124,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // startSession sets the session cookie and answers with the user, the CSRF
 // token and whether the session is restricted to MFA enrollment.
 func (s *Server) startSession(w http.ResponseWriter, token, csrf string, id auth.Identity) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.setSession(w, token, csrf) // the pages' CSRF cookie too, so an API login leads into them
 	writeJSON(w, http.StatusOK, map[string]any{"user": id.User, "csrf_token": csrf, "mfa": id.MFA, "mfa_enrollment_required": id.Restricted})
 }
 
@@ -185,7 +185,7 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request, p access.Pr
 		s.writeError(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.setSession(w, token, csrf)
 	writeJSON(w, http.StatusOK, map[string]any{"user": nid.User, "csrf_token": csrf, "recovery_codes": codes})
 }
 

@@ -159,6 +159,9 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 	})
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.Handle("GET /static/", StaticHandler())
+	for _, rt := range s.uiRoutes() {
+		s.mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.Handler)
+	}
 	return s
 }
 
@@ -335,7 +338,5 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custos</title></head><body>
-<h1>Custos</h1><p>The API is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>. The web interface arrives with its own issue.</p></body></html>`))
+	http.Redirect(w, r, "/account", http.StatusSeeOther) // which sends strangers to /login
 }

@@ -1,13 +1,12 @@
 package web
 
 import (
+	"fmt"
+	"html/template"
 	"net/http"
 
 	"github.com/custos/custos/internal/audit"
 )
-
-// mfaCookie carries a pending second-factor challenge to the login page.
-const ssoMFACookie = "custos_mfa" // the login page's challenge cookie (ui.go: mfaCookie)
 
 func (s *Server) ssoReady(w http.ResponseWriter, r *http.Request) bool {
 	if s.sso == nil {
@@ -50,11 +49,11 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Challenge != "" {
-		http.SetCookie(w, &http.Cookie{Name: ssoMFACookie, Value: res.Challenge, Path: "/login", MaxAge: 300, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-		http.Redirect(w, r, "/login/mfa", http.StatusSeeOther)
+		s.setCookie(w, mfaCookie, res.Challenge, loginPath, 300, http.SameSiteStrictMode)
+		s.landing(w, "/login/mfa")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: res.Token, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.setSession(w, res.Token, res.CSRF)
 	next := "/account"
 	switch {
 	case res.Identity.MustChangePassword:
@@ -62,5 +61,18 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	case res.Identity.MFAEnrollment:
 		next = "/account/mfa"
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	s.landing(w, next)
+}
+
+// landing answers the identity provider's redirect with a page of our own that
+// forwards to next. The browser arrives here from another site, so it would
+// not send our SameSite=Strict cookies on a plain redirect; a navigation that
+// starts on this page is same-site and carries them. No script is needed.
+func (s *Server) landing(w http.ResponseWriter, next string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Refresh", "0; url="+next)
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=%[1]s"><title>Custos</title><a href="%[1]s">Continue / 继续</a>`, template.HTMLEscapeString(next))
 }

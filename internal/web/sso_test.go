@@ -92,8 +92,8 @@ func TestSingleSignOn(t *testing.T) {
 	// the provider asserted MFA (amr otp).
 	resp, cb := signIn()
 	c := session(resp)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" || c == nil {
-		t.Fatalf("callback: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Refresh") != "0; url=/account" || c == nil {
+		t.Fatalf("callback: %d %s", resp.StatusCode, resp.Header.Get("Refresh"))
 	}
 	if body := me(c); !strings.Contains(body, `"email":"alice.example@example.com"`) || !strings.Contains(body, `"role":"sales"`) {
 		t.Fatalf("me: %s", body)
@@ -113,8 +113,8 @@ func TestSingleSignOn(t *testing.T) {
 		c["email"], c["sub"], c["groups"], c["amr"] = "root.admin@example.com", "admin-1", []string{"crm-admin"}, []string{"pwd"}
 	}
 	resp, _ = signIn()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account/mfa" {
-		t.Fatalf("admin without MFA: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Refresh") != "0; url=/account/mfa" {
+		t.Fatalf("admin without MFA: %d %s", resp.StatusCode, resp.Header.Get("Refresh"))
 	}
 	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/customers", nil)
 	req.AddCookie(session(resp))

@@ -1,0 +1,122 @@
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"golang.org/x/text/language"
+)
+
+// The identity pages speak Simplified Chinese (the default) and English.
+// Every user-facing string lives in a catalogue under i18n/, one flat JSON
+// object of key → message per language; messages with arguments use fmt
+// verbs. Both catalogues must have the same keys (ui_test.go checks).
+//
+//go:embed i18n/*.json
+var uiCatalogueFiles embed.FS
+
+const (
+	langZH = "zh-CN"
+	langEN = "en"
+
+	// langCookie remembers the choice made with a ?lang= switch link.
+	langCookie = "lang"
+)
+
+// uiLangs are the supported languages, the default first.
+var uiLangs = []string{langZH, langEN}
+
+var uiMatcher = language.NewMatcher([]language.Tag{language.MustParse(langZH), language.MustParse(langEN)})
+
+// locale is one language's catalogue.
+type locale struct {
+	tag  string
+	msgs map[string]string
+}
+
+// uiLocales holds the parsed catalogues; they never change after init.
+var uiLocales = mustLoadLocales()
+
+func mustLoadLocales() map[string]*locale {
+	out := make(map[string]*locale, len(uiLangs))
+	for _, tag := range uiLangs {
+		b, err := uiCatalogueFiles.ReadFile("i18n/" + tag + ".json")
+		if err != nil {
+			panic(fmt.Sprintf("web: catalogue %s: %v", tag, err))
+		}
+		var msgs map[string]string
+		if err := json.Unmarshal(b, &msgs); err != nil {
+			panic(fmt.Sprintf("web: catalogue %s: %v", tag, err))
+		}
+		out[tag] = &locale{tag: tag, msgs: msgs}
+	}
+	return out
+}
+
+// T returns the message of key, formatted with args when there are any. A
+// missing key is an error, so a template that uses one fails to render
+// (and the tests notice) instead of showing a raw key.
+func (l *locale) T(key string, args ...any) (string, error) {
+	m, ok := l.msgs[key]
+	if !ok {
+		return "", fmt.Errorf("web: no %s message %q", l.tag, key)
+	}
+	if len(args) > 0 {
+		m = fmt.Sprintf(m, args...)
+	}
+	return m, nil
+}
+
+// has reports whether the catalogue has key.
+func (l *locale) has(key string) bool {
+	_, ok := l.msgs[key]
+	return ok
+}
+
+// supportedLang returns the canonical tag of a supported language named by v
+// (case-insensitively), or "".
+func supportedLang(v string) string {
+	for _, tag := range uiLangs {
+		if strings.EqualFold(v, tag) {
+			return tag
+		}
+	}
+	return ""
+}
+
+// pickLang chooses the page language: a ?lang= switch (remembered in the
+// lang cookie), else the lang cookie, else the best match of
+// Accept-Language, else Chinese.
+func (s *Server) pickLang(w http.ResponseWriter, r *http.Request) *locale {
+	if tag := supportedLang(r.URL.Query().Get("lang")); tag != "" {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: tag, Path: "/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		return uiLocales[tag]
+	}
+	if c, err := r.Cookie(langCookie); err == nil {
+		if tag := supportedLang(c.Value); tag != "" {
+			return uiLocales[tag]
+		}
+	}
+	return uiLocales[matchAcceptLanguage(r.Header.Get("Accept-Language"))]
+}
+
+// matchAcceptLanguage returns the supported language that best matches an
+// Accept-Language header, or the default.
+func matchAcceptLanguage(header string) string {
+	if header == "" || len(header) > 1024 {
+		return uiLangs[0]
+	}
+	tags, _, err := language.ParseAcceptLanguage(header)
+	if err != nil || len(tags) == 0 {
+		return uiLangs[0]
+	}
+	_, i, conf := uiMatcher.Match(tags...)
+	if conf == language.No {
+		return uiLangs[0]
+	}
+	return uiLangs[i]
+}
