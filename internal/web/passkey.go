@@ -42,12 +42,22 @@ type PasskeyHandlers struct {
 }
 
 func (h *PasskeyHandlers) setCeremony(w http.ResponseWriter, token string) {
-	http.SetCookie(w, &http.Cookie{Name: passkeyCookie, Value: token, Path: passkeyCookiePath, MaxAge: int(passkey.CeremonyTTL / time.Second),
-		HttpOnly: true, Secure: h.Secure, SameSite: http.SameSiteStrictMode})
+	h.setCeremonyAt(w, passkeyCookiePath, token)
 }
 
 func (h *PasskeyHandlers) clearCeremony(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: passkeyCookie, Value: "", Path: passkeyCookiePath, MaxAge: -1,
+	h.clearCeremonyAt(w, passkeyCookiePath)
+}
+
+// setCeremonyAt sets the ceremony cookie for the routes under path (the
+// pages' own passkey routes live outside the API).
+func (h *PasskeyHandlers) setCeremonyAt(w http.ResponseWriter, path, token string) {
+	http.SetCookie(w, &http.Cookie{Name: passkeyCookie, Value: token, Path: path, MaxAge: int(passkey.CeremonyTTL / time.Second),
+		HttpOnly: true, Secure: h.Secure, SameSite: http.SameSiteStrictMode})
+}
+
+func (h *PasskeyHandlers) clearCeremonyAt(w http.ResponseWriter, path string) {
+	http.SetCookie(w, &http.Cookie{Name: passkeyCookie, Value: "", Path: path, MaxAge: -1,
 		HttpOnly: true, Secure: h.Secure, SameSite: http.SameSiteStrictMode})
 }
 

@@ -3,11 +3,13 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/passkey"
 )
 
 // openPasskeySession opens the session of a passwordless passkey login. The
@@ -79,14 +81,9 @@ func (s *Server) passkeyMFABegin(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	userID, err := s.auth.ChallengeUser(r.Context(), in.Challenge)
+	options, token, err := s.beginPasskeyMFA(r.Context(), in.Challenge)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	options, token, err := s.passkeys.Svc.BeginSecondFactor(r.Context(), userID)
-	if err != nil {
-		s.passkeys.writeError(w, r, err, http.StatusUnauthorized)
+		s.writePasskeyMFAError(w, r, err)
 		return
 	}
 	s.passkeys.setCeremony(w, token)
@@ -107,24 +104,51 @@ func (s *Server) passkeyMFAFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.passkeys.clearCeremony(w)
-	userID, err := s.auth.ChallengeUser(r.Context(), in.Challenge)
+	res, err := s.finishPasskeyMFA(r, in.Challenge, token, in.Credential)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ev := audit.Event{Actor: "user:" + userID, IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
-	if err := s.passkeys.Svc.FinishSecondFactor(r.Context(), ev, userID, token, in.Credential); err != nil {
-		if ferr := s.auth.FailMFA(r.Context(), ev, in.Challenge); ferr != nil {
-			s.writeError(w, r, ferr)
-			return
-		}
-		s.passkeys.writeError(w, r, err, http.StatusUnauthorized)
-		return
-	}
-	res, err := s.auth.CompleteMFAVerified(r.Context(), ev, in.Challenge, auth.MethodPasskey)
-	if err != nil {
-		s.writeError(w, r, err)
+		s.writePasskeyMFAError(w, r, err)
 		return
 	}
 	s.startSession(w, res.Token, res.CSRF, res.Identity)
+}
+
+// beginPasskeyMFA starts a passkey ceremony for the user of a live login
+// challenge: the options for navigator.credentials.get and the ceremony
+// token.
+func (s *Server) beginPasskeyMFA(ctx context.Context, challenge string) (options []byte, token string, err error) {
+	userID, err := s.auth.ChallengeUser(ctx, challenge)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.passkeys.Svc.BeginSecondFactor(ctx, userID)
+}
+
+// finishPasskeyMFA verifies the browser's answer (credential) to the
+// ceremony of token for the user of the login challenge, and completes the
+// login. A passkey that is not accepted counts as a failed attempt at the
+// challenge, like a wrong code.
+func (s *Server) finishPasskeyMFA(r *http.Request, challenge, token string, credential []byte) (auth.LoginResult, error) {
+	ctx := r.Context()
+	userID, err := s.auth.ChallengeUser(ctx, challenge)
+	if err != nil {
+		return auth.LoginResult{}, err
+	}
+	ev := audit.Event{Actor: "user:" + userID, IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(ctx)}
+	if err := s.passkeys.Svc.FinishSecondFactor(ctx, ev, userID, token, credential); err != nil {
+		if ferr := s.auth.FailMFA(ctx, ev, challenge); ferr != nil {
+			return auth.LoginResult{}, ferr
+		}
+		return auth.LoginResult{}, err
+	}
+	return s.auth.CompleteMFAVerified(ctx, ev, challenge, auth.MethodPasskey)
+}
+
+// writePasskeyMFAError answers a failed passkey second factor: the passkey
+// service's errors as a failed ceremony (401), the rest as the API does.
+func (s *Server) writePasskeyMFAError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, passkey.ErrRejected) || errors.Is(err, passkey.ErrInvalid) || errors.Is(err, passkey.ErrNotFound) {
+		s.passkeys.writeError(w, r, err, http.StatusUnauthorized)
+		return
+	}
+	s.writeError(w, r, err)
 }

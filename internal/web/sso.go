@@ -49,7 +49,7 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Challenge != "" {
-		s.setCookie(w, mfaCookie, res.Challenge, loginPath, 300, http.SameSiteStrictMode)
+		s.setMFAChallenge(w, res)
 		s.landing(w, "/login/mfa")
 		return
 	}

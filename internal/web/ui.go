@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,12 @@ import (
 // carry it in the form, equal to the cookie and matching the session's hash.
 // Every POST also passes net/http's cross-origin check (Sec-Fetch-Site and
 // Origin).
+//
+// Passkeys: the pages that use them load /static/passkey.js and
+// assets/passkey-ui.js, which wires up elements marked data-passkey. A
+// script that calls the server with fetch takes the page's CSRF token from
+// the element's data-csrf attribute (the same token as the forms' hidden
+// field, never in a URL) and sends it as X-CSRF-Token.
 
 // UIRoute is one route of the identity pages.
 type UIRoute struct {
@@ -45,6 +52,8 @@ func (s *Server) uiRoutes() []UIRoute {
 		{Method: "POST", Pattern: "/login", Handler: s.uiLogin},
 		{Method: "GET", Pattern: "/login/mfa", Handler: s.uiMFAPage},
 		{Method: "POST", Pattern: "/login/mfa", Handler: s.uiMFA},
+		{Method: "POST", Pattern: "/login/mfa/passkey/begin", Handler: s.uiMFAPasskeyBegin},
+		{Method: "POST", Pattern: "/login/mfa/passkey/finish", Handler: s.uiMFAPasskeyFinish},
 		{Method: "GET", Pattern: "/account", Handler: s.uiAccount},
 		{Method: "POST", Pattern: "/logout", Handler: s.uiLogout},
 		{Method: "GET", Pattern: "/account/mfa", Handler: s.uiTOTPSetup},
@@ -53,20 +62,24 @@ func (s *Server) uiRoutes() []UIRoute {
 		{Method: "POST", Pattern: "/account/password", Handler: s.uiPassword},
 		{Method: "GET", Pattern: "/account/sessions", Handler: s.uiSessions},
 		{Method: "POST", Pattern: "/account/sessions/{sid}/revoke", Handler: s.uiRevokeSession},
+		{Method: "GET", Pattern: "/account/passkeys", Handler: s.uiPasskeys},
+		{Method: "POST", Pattern: "/account/passkeys/{id}/remove", Handler: s.uiRemovePasskey},
 		{Method: "GET", Pattern: "/assets/{file}", Handler: uiAsset},
 	}
 }
 
 // Cookies and form fields of the pages.
 const (
-	csrfCookie      = "custos_csrf"       // the session's CSRF token
-	loginCSRFCookie = "custos_login_csrf" // the pre-session CSRF token
-	mfaCookie       = "custos_mfa"        // the pending second-factor challenge
-	loginPath       = "/login"            // path of the pre-session cookies
-	csrfField       = "csrf_token"
+	csrfCookie       = "custos_csrf"        // the session's CSRF token
+	loginCSRFCookie  = "custos_login_csrf"  // the pre-session CSRF token
+	mfaCookie        = "custos_mfa"         // the pending second-factor challenge
+	mfaMethodsCookie = "custos_mfa_methods" // the second factors it can be answered with
+	loginPath        = "/login"             // path of the pre-session cookies
+	csrfField        = "csrf_token"
 
-	// uiCSP is the Content-Security-Policy of every page.
-	uiCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	// uiCSP is the Content-Security-Policy of every page. The passkey
+	// scripts (files, never inline) call the server with fetch: connect-src.
+	uiCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 	maxFormBytes = 64 << 10
 )
@@ -126,6 +139,14 @@ type page struct {
 	RequestID    string
 	ShowRestart  bool
 	ShowRecovery bool
+
+	// Passkeys.
+	PasskeysOn  bool // the server has passkeys configured
+	PasskeyMFA  bool // the pending sign-in can be confirmed with a passkey
+	PasskeyOnly bool // ... and with nothing else
+	Passkeys    []passkeyRow
+	MaxNameLen  int
+	MaxPerUser  int
 }
 
 // T translates key in the page's language.
@@ -152,7 +173,7 @@ func (p *page) msg(key string, args ...any) string {
 // newPage starts a page in the request's language (see pickLang).
 func (s *Server) newPage(w http.ResponseWriter, r *http.Request, path string) *page {
 	loc := s.pickLang(w, r)
-	return &page{loc: loc, Lang: loc.tag, Path: path, RequestID: requestID(r.Context())}
+	return &page{loc: loc, Lang: loc.tag, Path: path, RequestID: requestID(r.Context()), PasskeysOn: s.passkeys != nil}
 }
 
 // setPageHeaders sets the headers every page and redirect of the pages gets.
@@ -256,7 +277,33 @@ func (s *Server) setSession(w http.ResponseWriter, token, csrf string) {
 func (s *Server) clearSession(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	s.setCookie(w, csrfCookie, "", "/", -1, http.SameSiteStrictMode)
+	s.clearMFAChallenge(w)
+}
+
+// setMFAChallenge keeps the challenge of a sign-in that waits for its second
+// factor, with the methods that can answer it (so that the page offers
+// those): five minutes, as long as the challenge lives.
+func (s *Server) setMFAChallenge(w http.ResponseWriter, res auth.LoginResult) {
+	maxAge := int((5 * time.Minute).Seconds())
+	s.setCookie(w, mfaCookie, res.Challenge, loginPath, maxAge, http.SameSiteStrictMode)
+	s.setCookie(w, mfaMethodsCookie, strings.Join(res.Methods, ","), loginPath, maxAge, http.SameSiteStrictMode)
+}
+
+// clearMFAChallenge removes the cookies of a pending second factor.
+func (s *Server) clearMFAChallenge(w http.ResponseWriter) {
 	s.setCookie(w, mfaCookie, "", loginPath, -1, http.SameSiteStrictMode)
+	s.setCookie(w, mfaMethodsCookie, "", loginPath, -1, http.SameSiteStrictMode)
+}
+
+// offersCode reports whether the pending sign-in can be answered with a
+// code (TOTP or recovery). Only the page's choice of forms depends on it;
+// without the cookie it says yes.
+func offersCode(r *http.Request) bool {
+	c, err := r.Cookie(mfaMethodsCookie)
+	if err != nil || c.Value == "" {
+		return true
+	}
+	return slices.Contains(strings.Split(c.Value, ","), auth.MethodTOTP)
 }
 
 // loginCSRF returns the pre-session CSRF token of the browser, setting a new

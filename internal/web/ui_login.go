@@ -1,12 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
@@ -52,7 +52,7 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Challenge != "" {
-		s.setCookie(w, mfaCookie, res.Challenge, loginPath, int((5 * time.Minute).Seconds()), http.SameSiteStrictMode)
+		s.setMFAChallenge(w, res)
 		uiRedirect(w, r, "/login/mfa")
 		return
 	}
@@ -61,10 +61,16 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 
 // signedIn sets the cookies of a new session and sends the browser on.
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, res auth.LoginResult) {
+	s.startPageSession(w, res)
+	uiRedirect(w, r, nextStep(res.Identity))
+}
+
+// startPageSession sets the cookies of a new session and removes those of
+// the sign-in.
+func (s *Server) startPageSession(w http.ResponseWriter, res auth.LoginResult) {
 	s.setSession(w, res.Token, res.CSRF)
 	s.setCookie(w, loginCSRFCookie, "", loginPath, -1, http.SameSiteStrictMode)
-	s.setCookie(w, mfaCookie, "", loginPath, -1, http.SameSiteStrictMode)
-	uiRedirect(w, r, nextStep(res.Identity))
+	s.clearMFAChallenge(w)
 }
 
 // loginFailed shows the sign-in page (name) again with what went wrong.
@@ -98,13 +104,40 @@ func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, p *page, na
 // uiMFAPage asks for the second factor of a pending sign-in.
 func (s *Server) uiMFAPage(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "/login/mfa")
-	if c, err := r.Cookie(mfaCookie); err != nil || c.Value == "" {
+	c, err := r.Cookie(mfaCookie)
+	if err != nil || c.Value == "" {
 		uiRedirect(w, r, "/login")
 		return
 	}
+	p.PasskeyMFA, err = s.passkeyOffered(r.Context(), c.Value)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		s.clearMFAChallenge(w)
+		uiRedirect(w, r, "/login?m=expired")
+		return
+	}
+	if err != nil {
+		s.uiInternal(w, r, p, err)
+		return
+	}
+	p.PasskeyOnly = p.PasskeyMFA && !offersCode(r)
 	p.CSRF = s.loginCSRF(w, r)
 	p.ShowRecovery = r.URL.Query().Get("method") == "recovery"
 	s.render(w, r, http.StatusOK, "login_mfa", p)
+}
+
+// passkeyOffered reports whether the pending sign-in of challenge can be
+// confirmed with a passkey: passkeys are configured and the user has one,
+// as the challenge's methods then include "passkey".
+func (s *Server) passkeyOffered(ctx context.Context, challenge string) (bool, error) {
+	if s.passkeys == nil {
+		return false, nil
+	}
+	userID, err := s.auth.ChallengeUser(ctx, challenge)
+	if err != nil {
+		return false, err
+	}
+	n, err := s.passkeys.Svc.Count(ctx, userID)
+	return n > 0, err
 }
 
 func (s *Server) uiMFA(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +151,12 @@ func (s *Server) uiMFA(w http.ResponseWriter, r *http.Request) {
 		uiRedirect(w, r, "/login?m=expired")
 		return
 	}
+	// An expired challenge is left to CompleteMFA, which ends the sign-in.
+	if p.PasskeyMFA, err = s.passkeyOffered(r.Context(), c.Value); err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
+		s.uiInternal(w, r, p, err)
+		return
+	}
+	p.PasskeyOnly = p.PasskeyMFA && !offersCode(r)
 	code := strings.TrimSpace(r.PostForm.Get("code"))
 	p.ShowRecovery = r.PostForm.Get("method") == "recovery"
 	if code == "" {
@@ -128,7 +167,7 @@ func (s *Server) uiMFA(w http.ResponseWriter, r *http.Request) {
 	res, err := s.auth.CompleteMFA(r.Context(), anonymousEvent(r), c.Value, code)
 	if errors.Is(err, auth.ErrUnauthenticated) {
 		// The challenge expired or ran out of attempts: start again.
-		s.setCookie(w, mfaCookie, "", loginPath, -1, http.SameSiteStrictMode)
+		s.clearMFAChallenge(w)
 		uiRedirect(w, r, "/login?m=expired")
 		return
 	}

@@ -68,6 +68,13 @@ type uiHarness struct {
 
 func newUIHarness(t *testing.T) *uiHarness {
 	t.Helper()
+	return newUIHarnessWith(t, false)
+}
+
+// newUIHarnessWith is newUIHarness, with the node's passkey service when
+// passkeys is set.
+func newUIHarnessWith(t *testing.T, passkeys bool) *uiHarness {
+	t.Helper()
 	auth.UseCheapHashingForTests(t)
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -87,7 +94,14 @@ func newUIHarness(t *testing.T) *uiHarness {
 			t.Fatal(err)
 		}
 	}
-	s := New(n.DB, n.Auth, n.CRM, Options{Logger: logger, Now: clock.now})
+	o := Options{Logger: logger, Now: clock.now}
+	if passkeys {
+		if n.Passkeys == nil {
+			t.Fatal("the node has no passkey service")
+		}
+		o.Passkeys = n.Passkeys
+	}
+	s := New(n.DB, n.Auth, n.CRM, o)
 	mux := http.NewServeMux()
 	for _, rt := range s.uiRoutes() {
 		mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.Handler)
@@ -730,6 +744,7 @@ func TestUIAssets(t *testing.T) {
 	for _, tc := range []struct{ file, ctype string }{
 		{"custos.css", "text/css; charset=utf-8"},
 		{"custos.js", "text/javascript; charset=utf-8"},
+		{"passkey-ui.js", "text/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			u, err := assetURL(tc.file)
@@ -804,7 +819,7 @@ func TestUICatalogues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goKey := regexp.MustCompile(`"((?:app|lang|nav|time|login|mfa|account|role|setup|codes|password|sessions|error)\.[a-z0-9_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:app|lang|nav|time|login|mfa|account|role|setup|codes|password|sessions|passkeys|error)\.[a-z0-9_.]+)"`)
 	files, err := filepath.Glob("ui*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -839,7 +854,9 @@ func TestUITemplatesRender(t *testing.T) {
 			p := &page{loc: uiLocales[lang], Lang: lang, Path: "/x", CSRF: "tok", User: user, Error: "e", Notice: "n",
 				Email: "a@example.com", Role: "r", SignedInAt: "2026-01-01 10:00", QR: "data:image/png;base64,AAAA",
 				OTPAuth: "otpauth://totp/Custos:a", Secret: "ABCD EFGH", Codes: []string{"aaaa-bbbb-cccc"},
-				Sessions: []sessionRow{{ID: "ab", Current: true}, {ID: "cd", UserAgent: "UA", MFA: true}}, MinLen: 12, BackHref: "/login"}
+				Sessions: []sessionRow{{ID: "ab", Current: true}, {ID: "cd", UserAgent: "UA", MFA: true}}, MinLen: 12, BackHref: "/login",
+				PasskeysOn: true, PasskeyMFA: true, Passkeys: []passkeyRow{{ID: "AQ", Name: "Laptop", Created: "2026-01-01 10:00", Synced: true}, {ID: "Ag", Name: "Key", LastUsed: "2026-01-02 10:00"}},
+				MaxNameLen: 64, MaxPerUser: 25}
 			var buf bytes.Buffer
 			if err := uiTemplates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 				t.Errorf("%s in %s: %v", name, lang, err)
