@@ -304,3 +304,34 @@ func TestPasswordLifecycle(t *testing.T) {
 		t.Fatal("upgraded hash does not verify")
 	}
 }
+
+// Step-up and password change verify the password: guesses there count
+// towards the same lock as guesses at login.
+func TestStepUpAndPasswordChangeAreThrottled(t *testing.T) {
+	c := newClock()
+	s, _ := setup(t, c)
+	ctx := context.Background()
+	if _, err := s.CreateUser(ctx, ev, auth.NewUser{Email: "st@example.com", Name: "S", Role: "sales", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Login(ctx, ev, "st@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := s.Reauthenticate(ctx, ev, res.Token, "guess number one", ""); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("reauth guess %d: %v", i, err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, err := s.ChangePassword(ctx, ev, res.Token, "guess number two", "a brand new passphrase"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("change guess %d: %v", i, err)
+		}
+	}
+	if err := s.Reauthenticate(ctx, ev, res.Token, "correct horse battery", ""); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("right password after 5 guesses: %v", err)
+	}
+	if _, err := s.Login(ctx, ev, "st@example.com", "correct horse battery"); !errors.Is(err, auth.ErrLocked) {
+		t.Fatalf("login after 5 step-up guesses: %v", err)
+	}
+}

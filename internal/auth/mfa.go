@@ -319,6 +319,12 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	}
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType, ev.ObjectID = "auth.reauthenticate", "user", id.User.ID
+	// Guessing through step-up is throttled like guessing at login: a stolen
+	// session cookie must not become an unlimited password oracle.
+	keys := s.throttleKeys(id.User.Email, ev.IP)
+	if err := s.checkThrottle(ctx, keys, now); err != nil {
+		return err
+	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		switch {
 		case code != "":
@@ -345,11 +351,37 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	})
 	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrNoFactor) {
 		ev.Outcome, ev.Reason = audit.Denied, "step-up failed"
-		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
-			return aerr
+		if ferr := s.countFailure(ctx, keys, now, ev); ferr != nil {
+			return ferr
 		}
 	}
 	return err
+}
+
+// checkThrottle refuses while any of keys is locked.
+func (s *Service) checkThrottle(ctx context.Context, keys []string, now time.Time) error {
+	wait, err := s.lockedFor(ctx, keys, now)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return &LockedError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// countFailure records a failed proof of identity against keys, with its
+// audit event, in one transaction.
+func (s *Service) countFailure(ctx context.Context, keys []string, now time.Time, ev audit.Event) error {
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor); err != nil {
+				return err
+			}
+		}
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
 }
 
 // OpenVerifiedSession opens a session for a user whose identity another

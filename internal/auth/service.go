@@ -829,6 +829,10 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 	}
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType, ev.ObjectID = "user.password.change", "user", id.User.ID
+	keys := s.throttleKeys(id.User.Email, ev.IP)
+	if err := s.checkThrottle(ctx, keys, now); err != nil {
+		return "", "", err
+	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		u, err := tx.GetUser(ctx, id.User.ID)
 		if err != nil {
@@ -860,8 +864,8 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 	})
 	if errors.Is(err, ErrBadCredentials) {
 		ev.Outcome, ev.Reason = audit.Denied, "wrong current password"
-		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
-			return "", "", aerr
+		if ferr := s.countFailure(ctx, keys, now, ev); ferr != nil {
+			return "", "", ferr
 		}
 	}
 	return token, csrf, err
