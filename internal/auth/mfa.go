@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/mfa"
 	"github.com/custos/custos/internal/seal"
@@ -176,6 +177,17 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 	if err != nil {
 		return nil, Identity{}, "", "", err
 	}
+	now := s.now().UTC()
+	// Enrolling a factor is lasting access: it needs a recent sign-in (a
+	// forced enrollment comes right after one), and guessing the code is
+	// throttled like a password.
+	if now.Sub(id.AuthenticatedAt) > access.StepUpWindow {
+		return nil, Identity{}, "", "", access.ErrStepUp
+	}
+	keys := s.throttleKeys(id.User.Email, ev.IP)
+	if err := s.checkThrottle(ctx, keys, now); err != nil {
+		return nil, Identity{}, "", "", err
+	}
 	recovery, err = mfa.NewRecoveryCodes()
 	if err != nil {
 		return nil, Identity{}, "", "", err
@@ -184,9 +196,13 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 	for i, c := range recovery {
 		hashes[i] = mfa.HashRecoveryCode(s.recoveryPepper(), c)
 	}
-	now := s.now().UTC()
 	ev.Action, ev.ObjectType, ev.ObjectID = "mfa.totp.confirm", "user", id.User.ID
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if confirmed, err := hasConfirmedTOTP(ctx, tx, id.User.ID); err != nil {
+			return err
+		} else if confirmed {
+			return ErrFactorExists
+		}
 		if err := s.verifyTOTP(ctx, tx, id.User.ID, code, now, false); err != nil {
 			return err
 		}
@@ -205,8 +221,8 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 	})
 	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrNoFactor) {
 		ev.Outcome, ev.Reason = audit.Denied, err.Error()
-		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
-			return nil, Identity{}, "", "", aerr
+		if ferr := s.countFailure(ctx, keys, now, ev); ferr != nil {
+			return nil, Identity{}, "", "", ferr
 		}
 	}
 	if err != nil {

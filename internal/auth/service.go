@@ -448,11 +448,10 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 		return LoginResult{}, fail("user disabled", nil)
 	}
 	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
-		ev.Outcome, ev.Reason = audit.Denied, "login policy"
-		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
-			return LoginResult{}, aerr
-		}
-		return LoginResult{}, err
+		// Answered exactly like a wrong password (and counted as one): from
+		// outside the allowlist or the hours, nobody learns that a password
+		// is right. The audit trail keeps the real reason.
+		return LoginResult{}, fail("login policy", map[string]any{"policy": err.Error()})
 	}
 	var rehash string
 	if NeedsRehash(u.PasswordHash) {
@@ -896,6 +895,10 @@ func (s *Service) ResetPassword(ctx context.Context, ev audit.Event, userID, nex
 			return err
 		}
 		if err := tx.DeleteUserSessions(ctx, userID); err != nil {
+			return err
+		}
+		// A reset usually follows a compromise: tokens issued before it end too.
+		if err := tx.RevokeUserTokens(ctx, userID, now); err != nil {
 			return err
 		}
 		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "user.password.reset", "user", userID, audit.OK

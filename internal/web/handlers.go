@@ -159,6 +159,9 @@ func sessionToken(w http.ResponseWriter, r *http.Request, id auth.Identity) (str
 }
 
 func (s *Server) totpEnroll(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	if _, ok := sessionToken(w, r, id); !ok {
+		return
+	}
 	en, err := s.auth.StartTOTP(r.Context(), eventOf(p), id.User.ID)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -619,7 +622,7 @@ type userIn struct {
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	if !s.requireUsers(w, r, p, "user.create", "") {
+	if !s.requireUsers(w, r, p, "user.create", "") || !s.stepUp(w, r, p) {
 		return
 	}
 	var in userIn
@@ -706,6 +709,11 @@ type tokenIn struct {
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+	// A token is lasting access: it is made in a browser session that has
+	// proved itself recently, never by another token.
+	if _, ok := sessionToken(w, r, id); !ok || !s.stepUp(w, r, p) {
+		return
+	}
 	var in tokenIn
 	if !decodeJSON(w, r, &in) {
 		return
@@ -801,7 +809,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, p access.
 
 func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
-	if uid == "" || !s.requireUsers(w, r, p, "user.unlock", uid) {
+	if uid == "" || !s.requireUsers(w, r, p, "user.unlock", uid) || !s.stepUp(w, r, p) {
 		return
 	}
 	if err := s.auth.Unlock(r.Context(), eventOf(p), uid); err != nil {
@@ -881,7 +889,7 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, p access.
 
 func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
-	if uid == "" || !s.requireUsers(w, r, p, "session.revoke_all", uid) {
+	if uid == "" || !s.requireUsers(w, r, p, "session.revoke_all", uid) || !s.stepUp(w, r, p) {
 		return
 	}
 	if err := s.auth.RevokeAllSessions(r.Context(), eventOf(p), uid); err != nil {
@@ -889,4 +897,14 @@ func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p ac
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// stepUp enforces a recent authentication for actions that create lasting
+// access (tokens, users, factors) or act on other users, in browser sessions.
+func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, p access.Principal) bool {
+	if err := access.RequireRecentAuth(p, s.now()); err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	return true
 }

@@ -166,6 +166,16 @@ func TestAdminWithoutMFAIsForcedToEnroll(t *testing.T) {
 			t.Fatalf("%s without step-up: %d %s", rq.path, w.Code, w.Body)
 		}
 	}
+	// Lasting access needs step-up too: new tokens, users, factors.
+	for _, rq := range []struct{ path, body string }{
+		{"/api/v1/tokens", `{"name":"persist"}`},
+		{"/api/v1/users", `{"email":"x@example.com","name":"X","role":"admin","password":"long enough password"}`},
+		{"/api/v1/auth/totp/confirm", `{"code":"123456"}`},
+	} {
+		if w := b2.do("POST", rq.path, rq.body); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "reauth") {
+			t.Fatalf("%s without step-up: %d %s", rq.path, w.Code, w.Body)
+		}
+	}
 	if w := b2.do("POST", "/api/v1/auth/reauth", `{"password":"wrong password!!"}`); w.Code != 401 {
 		t.Fatalf("bad step-up: %d", w.Code)
 	}
@@ -174,6 +184,11 @@ func TestAdminWithoutMFAIsForcedToEnroll(t *testing.T) {
 	}
 	if w := b2.do("GET", "/api/v1/customers/export", ""); w.Code != 200 {
 		t.Fatalf("export after step-up: %d %s", w.Code, w.Body)
+	}
+	// An enrolled factor cannot be confirmed again (no code oracle, no fresh
+	// recovery codes for whoever holds a session).
+	if w := b2.do("POST", "/api/v1/auth/totp/confirm", `{"code":"`+next+`"}`); w.Code != http.StatusConflict {
+		t.Fatalf("confirm an enrolled factor: %d %s", w.Code, w.Body)
 	}
 	// API tokens are not interactive: no step-up for them.
 	if w := h.do(req{method: "GET", path: "/api/v1/customers/export", as: "admin"}); w.Code != 200 {
@@ -249,7 +264,9 @@ func TestRoleLoginPolicy(t *testing.T) {
 	if w := h.do(req{method: "GET", path: "/api/v1/customers", as: "s1"}); w.Code != 403 || !strings.Contains(w.Body.String(), "address") {
 		t.Fatalf("token from outside the allowlist: %d %s", w.Code, w.Body)
 	}
-	if w := (&browser{h: h}).do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"correct horse battery"}`); w.Code != 403 {
+	// A right password from outside the allowlist is answered like a wrong
+	// one, so the allowlist is no password oracle.
+	if w := (&browser{h: h}).do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"correct horse battery"}`); w.Code != 401 || !strings.Contains(w.Body.String(), "invalid email or password") {
 		t.Fatalf("login from outside the allowlist: %d %s", w.Code, w.Body)
 	}
 	// Other roles are not affected.
@@ -314,5 +331,32 @@ func TestSessionsListAndRevoke(t *testing.T) {
 	}
 	if w := laptop.do("GET", "/api/v1/me", ""); w.Code != 401 {
 		t.Fatalf("session survived revoke-all: %d", w.Code)
+	}
+}
+
+// Guessing the enrollment code is throttled like a password.
+func TestTOTPConfirmIsThrottled(t *testing.T) {
+	clock := &testClock{t: time.Now().UTC()}
+	h := newHarnessAt(t, clock.now)
+	b := &browser{h: h}
+	if w := b.do("POST", "/api/v1/auth/login", `{"email":"s1@example.com","password":"correct horse battery"}`); w.Code != 200 {
+		t.Fatal(w.Code)
+	}
+	var en struct {
+		Secret string `json:"secret"`
+	}
+	decode(t, b.do("POST", "/api/v1/auth/totp/enroll", ""), &en)
+	right, _ := totp.GenerateCode(en.Secret, clock.now())
+	wrong := "000000"
+	if right == wrong {
+		wrong = "111111"
+	}
+	for i := 0; i < 5; i++ {
+		if w := b.do("POST", "/api/v1/auth/totp/confirm", `{"code":"`+wrong+`"}`); w.Code != 401 {
+			t.Fatalf("guess %d: %d", i, w.Code)
+		}
+	}
+	if w := b.do("POST", "/api/v1/auth/totp/confirm", `{"code":"`+right+`"}`); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("right code after 5 guesses: %d %s", w.Code, w.Body)
 	}
 }

@@ -218,7 +218,7 @@ func TestBadInputGets4xxAndChangesNothing(t *testing.T) {
 		{name: "search too short", req: req{method: "GET", path: "/api/v1/customers?q=a", as: "s1"}, status: 422, problem: true},
 		{name: "unknown endpoint", req: req{method: "GET", path: "/api/v1/nope", as: "s1"}, status: 404, problem: true},
 		{name: "bad interaction", req: req{method: "POST", path: "/api/v1/customers/" + id + "/interactions", as: "s1", body: `{"kind":"dance","summary":"x","next_follow_up":"soon"}`}, status: 422, want: []string{`"field":"kind"`, `"field":"next_follow_up"`}, problem: true},
-		{name: "bad token ttl", req: req{method: "POST", path: "/api/v1/tokens", as: "s1", body: `{"name":"x","ttl":"forever"}`}, status: 422, problem: true},
+		{name: "a token cannot mint tokens", req: req{method: "POST", path: "/api/v1/tokens", as: "s1", body: `{"name":"x","ttl":"1h"}`}, status: 400, want: []string{"browser session"}, problem: true},
 	})
 	// Nothing changed: still one customer, version 1, same name.
 	rec := h.do(req{method: "GET", path: "/api/v1/customers", as: "admin"})
@@ -298,7 +298,14 @@ func TestAuthentication(t *testing.T) {
 	}
 
 	// Revoking a token takes effect at once.
-	rec = h.do(req{method: "POST", path: "/api/v1/tokens", as: "s2", body: `{"name":"laptop","ttl":"1h"}`})
+	s2 := &browser{h: h}
+	if w := s2.do("POST", "/api/v1/auth/login", `{"email":"s2@example.com","password":"correct horse battery"}`); w.Code != 200 {
+		t.Fatalf("s2 login: %d", w.Code)
+	}
+	if w := s2.do("POST", "/api/v1/tokens", `{"name":"x","ttl":"forever"}`); w.Code != 422 {
+		t.Fatalf("bad ttl: %d %s", w.Code, w.Body)
+	}
+	rec = s2.do("POST", "/api/v1/tokens", `{"name":"laptop","ttl":"1h"}`)
 	var created struct {
 		Token string `json:"token"`
 		Info  struct {
