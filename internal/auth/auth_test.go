@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/keys"
@@ -334,4 +336,80 @@ func TestStepUpAndPasswordChangeAreThrottled(t *testing.T) {
 	if _, err := s.Login(ctx, ev, "st@example.com", "correct horse battery"); !errors.Is(err, auth.ErrLocked) {
 		t.Fatalf("login after 5 step-up guesses: %v", err)
 	}
+}
+
+// A burst of parallel guesses gets no more checks than the thresholds allow:
+// each attempt is counted before its secret is verified.
+func TestParallelGuessesAreBounded(t *testing.T) {
+	c := newClock()
+	s, _ := setup(t, c)
+	ctx := context.Background()
+	if _, err := s.CreateUser(ctx, ev, auth.NewUser{Email: "par@example.com", Name: "P", Role: "sales", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	burst := func(n int, try func() error) (bad, locked int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := try()
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, auth.ErrLocked):
+					locked++
+				case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrBadCode):
+					bad++
+				default:
+					t.Errorf("unexpected: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		return bad, locked
+	}
+	e := ev
+	e.IP = "10.1.1.1"
+	bad, locked := burst(60, func() error { _, err := s.Login(ctx, e, "par@example.com", "wrong password!"); return err })
+	if bad > 5 || bad+locked != 60 {
+		t.Fatalf("60 parallel wrong passwords: %d checked, %d locked (at most 5 may be checked)", bad, locked)
+	}
+	t.Logf("60 parallel wrong passwords: %d checked, %d refused as locked", bad, locked)
+
+	// The same for second-factor codes on one challenge.
+	c.add(16 * time.Minute) // the lock ends
+	res, err := s.Login(ctx, ev, "par@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := s.StartTOTP(ctx, ev, res.Identity.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(en.Secret, c.now())
+	if _, _, _, _, err := s.ConfirmTOTP(ctx, ev, res.Token, code); err != nil {
+		t.Fatal(err)
+	}
+	c.add(time.Minute)
+	ch, err := s.Login(ctx, ev, "par@example.com", "correct horse battery")
+	if err != nil || ch.Challenge == "" {
+		t.Fatalf("challenge: %v", err)
+	}
+	wrong := "000000"
+	if cur, _ := totp.GenerateCode(en.Secret, c.now()); cur == wrong {
+		wrong = "111111"
+	}
+	bad, locked = burst(40, func() error {
+		_, err := s.CompleteMFA(ctx, ev, ch.Challenge, wrong)
+		if errors.Is(err, auth.ErrUnauthenticated) { // the challenge's five attempts are used up
+			return auth.ErrLocked
+		}
+		return err
+	})
+	if bad > 5 {
+		t.Fatalf("40 parallel wrong codes: %d checked (at most 5 may be)", bad)
+	}
+	t.Logf("40 parallel wrong codes: %d checked, %d refused", bad, locked)
 }

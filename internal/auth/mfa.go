@@ -185,7 +185,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 		return nil, Identity{}, "", "", access.ErrStepUp
 	}
 	keys := s.throttleKeys(id.User.Email, ev.IP)
-	if err := s.checkThrottle(ctx, keys, now); err != nil {
+	if _, err := s.reserve(ctx, keys, now); err != nil {
 		return nil, Identity{}, "", "", err
 	}
 	recovery, err = mfa.NewRecoveryCodes()
@@ -206,6 +206,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 		if err := s.verifyTOTP(ctx, tx, id.User.ID, code, now, false); err != nil {
 			return err
 		}
+		if err := s.release(ctx, tx, keys); err != nil {
+			return err
+		}
 		if err := tx.ReplaceRecoveryCodes(ctx, id.User.ID, hashes); err != nil {
 			return err
 		}
@@ -221,8 +224,8 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 	})
 	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrNoFactor) {
 		ev.Outcome, ev.Reason = audit.Denied, err.Error()
-		if ferr := s.countFailure(ctx, keys, now, ev); ferr != nil {
-			return nil, Identity{}, "", "", ferr
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return nil, Identity{}, "", "", aerr
 		}
 	}
 	if err != nil {
@@ -259,10 +262,16 @@ func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, co
 		return LoginResult{}, err
 	}
 	keys := s.throttleKeys(u.Email, ev.IP)
-	if wait, err := s.lockedFor(ctx, keys, now); err != nil {
+	if _, err := s.reserve(ctx, keys, now); err != nil {
 		return LoginResult{}, err
-	} else if wait > 0 {
-		return LoginResult{}, &LockedError{RetryAfter: wait}
+	}
+	// Take one of the challenge's attempts atomically before checking the
+	// code, so a burst of parallel guesses gets no more than five.
+	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.ClaimMFAAttempt(ctx, h, now, maxChallengeAttempts) }); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return LoginResult{}, fmt.Errorf("%w: the login expired; sign in again", ErrUnauthenticated)
+		}
+		return LoginResult{}, err
 	}
 	ev.ObjectID = u.ID
 	var res LoginResult
@@ -288,7 +297,7 @@ func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, co
 		if err := tx.DeleteMFAChallenge(ctx, h); err != nil {
 			return err
 		}
-		if err := tx.ClearLoginThrottle(ctx, keys[0]); err != nil {
+		if err := s.release(ctx, tx, keys); err != nil {
 			return err
 		}
 		var err error
@@ -300,21 +309,10 @@ func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, co
 		return err
 	})
 	if errors.Is(err, ErrBadCode) {
-		ferr := s.db.Write(ctx, func(tx *store.Tx) error {
-			if err := tx.BumpMFAChallenge(ctx, h); err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if _, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor); err != nil {
-					return err
-				}
-			}
-			ev.Outcome, ev.Reason = audit.Denied, "bad second factor"
-			_, err := audit.Record(ctx, tx, now, ev)
-			return err
-		})
-		if ferr != nil {
-			return LoginResult{}, ferr
+		// The attempt was counted before the check; record the refusal.
+		ev.Outcome, ev.Reason = audit.Denied, "bad second factor"
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return LoginResult{}, aerr
 		}
 		return LoginResult{}, ErrBadCode
 	}
@@ -338,7 +336,7 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	// Guessing through step-up is throttled like guessing at login: a stolen
 	// session cookie must not become an unlimited password oracle.
 	keys := s.throttleKeys(id.User.Email, ev.IP)
-	if err := s.checkThrottle(ctx, keys, now); err != nil {
+	if _, err := s.reserve(ctx, keys, now); err != nil {
 		return err
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
@@ -358,6 +356,9 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 		default:
 			return fmt.Errorf("%w: give your password or a code", ErrInvalid)
 		}
+		if err := s.release(ctx, tx, keys); err != nil {
+			return err
+		}
 		if err := tx.MarkSessionAuthenticated(ctx, hashSecret(sessionToken), now, code != ""); err != nil {
 			return err
 		}
@@ -367,37 +368,11 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	})
 	if errors.Is(err, ErrBadCode) || errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrNoFactor) {
 		ev.Outcome, ev.Reason = audit.Denied, "step-up failed"
-		if ferr := s.countFailure(ctx, keys, now, ev); ferr != nil {
-			return ferr
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return aerr
 		}
 	}
 	return err
-}
-
-// checkThrottle refuses while any of keys is locked.
-func (s *Service) checkThrottle(ctx context.Context, keys []string, now time.Time) error {
-	wait, err := s.lockedFor(ctx, keys, now)
-	if err != nil {
-		return err
-	}
-	if wait > 0 {
-		return &LockedError{RetryAfter: wait}
-	}
-	return nil
-}
-
-// countFailure records a failed proof of identity against keys, with its
-// audit event, in one transaction.
-func (s *Service) countFailure(ctx context.Context, keys []string, now time.Time, ev audit.Event) error {
-	return s.db.Write(ctx, func(tx *store.Tx) error {
-		for _, k := range keys {
-			if _, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor); err != nil {
-				return err
-			}
-		}
-		_, err := audit.Record(ctx, tx, now, ev)
-		return err
-	})
 }
 
 // OpenVerifiedSession opens a session for a user whose identity another

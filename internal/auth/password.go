@@ -31,7 +31,19 @@ var DefaultArgon2 = Argon2Params{Memory: 64 * 1024, Time: 3, Threads: 2}
 var (
 	paramsMu     sync.RWMutex
 	activeParams = DefaultArgon2
+
+	// hashSlots bounds how many argon2 computations run at once: each takes
+	// 64 MiB, and logins are open to anyone, so a flood of them must queue
+	// rather than exhaust memory.
+	hashSlots = make(chan struct{}, 4)
 )
+
+// argon2id runs one bounded computation.
+func argon2id(pw, salt []byte, p Argon2Params, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, n)
+}
 
 func currentParams() Argon2Params {
 	paramsMu.RLock()
@@ -89,7 +101,7 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	sum := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, 32)
+	sum := argon2id([]byte(pw), salt, p, 32)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(sum)), nil
 }
@@ -120,7 +132,7 @@ func VerifyPassword(hash, pw string) (bool, error) {
 	if err != nil || len(want) < 16 {
 		return false, errors.New("auth: malformed password hash")
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	got := argon2id([]byte(pw), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -354,24 +354,6 @@ func (s *Service) threshold(key string) int {
 	return s.settings.AccountFailures
 }
 
-// lockedFor reports how long the longest lock among keys still lasts.
-func (s *Service) lockedFor(ctx context.Context, keys []string, now time.Time) (time.Duration, error) {
-	var longest time.Duration
-	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		for _, k := range keys {
-			t, err := tx.GetLoginThrottle(ctx, k)
-			if err != nil {
-				return err
-			}
-			if t.LockedUntil != nil && t.LockedUntil.After(now) {
-				longest = max(longest, t.LockedUntil.Sub(now))
-			}
-		}
-		return nil
-	})
-	return longest, err
-}
-
 // Login checks an email and password and opens a session. It returns the
 // session token and CSRF token (both shown once) and the identity. Unknown
 // users and wrong passwords give the same error after the same work; repeated
@@ -381,32 +363,21 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType = "auth.login", "user"
 	keys := s.throttleKeys(email, ev.IP)
-	if wait, err := s.lockedFor(ctx, keys, now); err != nil {
-		return LoginResult{}, err
-	} else if wait > 0 {
-		ev.Outcome, ev.Reason = audit.Denied, "locked"
-		if err := audit.RecordAlone(ctx, s.db, now, ev); err != nil {
-			return LoginResult{}, err
+	failures, err := s.reserve(ctx, keys, now)
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			ev.Outcome, ev.Reason = audit.Denied, "locked"
+			if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+				return LoginResult{}, aerr
+			}
 		}
-		return LoginResult{}, &LockedError{RetryAfter: wait}
+		return LoginResult{}, err
 	}
+	// The attempt is already counted: a failure only needs its audit event
+	// and the progressive delay.
 	fail := func(reason string, details map[string]any) error {
 		ev.Outcome, ev.Reason, ev.Details = audit.Denied, reason, details
-		failures := 0
-		err := s.db.Write(ctx, func(tx *store.Tx) error {
-			for _, k := range keys {
-				t, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor)
-				if err != nil {
-					return err
-				}
-				if strings.HasPrefix(k, "acct:") {
-					failures = t.Failures
-				}
-			}
-			_, err := audit.Record(ctx, tx, now, ev)
-			return err
-		})
-		if err != nil {
+		if err := audit.RecordAlone(ctx, s.db, now, ev); err != nil {
 			return err
 		}
 		if err := s.sleep(ctx, s.delay(failures)); err != nil {
@@ -494,7 +465,7 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 			_, err = audit.Record(ctx, tx, now, ev)
 			return err
 		}
-		if err := tx.ClearLoginThrottle(ctx, keys[0]); err != nil {
+		if err := s.release(ctx, tx, keys); err != nil {
 			return err
 		}
 		if res.Token, res.CSRF, err = s.openSession(ctx, tx, u.ID, ev, now, nil); err != nil {
@@ -829,7 +800,7 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType, ev.ObjectID = "user.password.change", "user", id.User.ID
 	keys := s.throttleKeys(id.User.Email, ev.IP)
-	if err := s.checkThrottle(ctx, keys, now); err != nil {
+	if _, err := s.reserve(ctx, keys, now); err != nil {
 		return "", "", err
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
@@ -845,6 +816,9 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 		}
 		sess, err := tx.GetSession(ctx, hashSecret(sessionToken))
 		if err != nil {
+			return err
+		}
+		if err := s.release(ctx, tx, keys); err != nil {
 			return err
 		}
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
@@ -863,8 +837,8 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 	})
 	if errors.Is(err, ErrBadCredentials) {
 		ev.Outcome, ev.Reason = audit.Denied, "wrong current password"
-		if ferr := s.countFailure(ctx, keys, now, ev); ferr != nil {
-			return "", "", ferr
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return "", "", aerr
 		}
 	}
 	return token, csrf, err

@@ -247,3 +247,24 @@ func (tx *Tx) DeleteMFAChallenge(ctx context.Context, idHash []byte) error {
 	_, err := tx.exec(ctx, `DELETE FROM mfa_challenges WHERE id_hash = ?`, idHash)
 	return err
 }
+
+// RefundLoginAttempt gives back one reserved attempt of key (it proved to be
+// a success), lifting a lock that this attempt alone had set.
+func (tx *Tx) RefundLoginAttempt(ctx context.Context, key string, threshold int) error {
+	_, err := tx.exec(ctx, `UPDATE login_throttle SET failures = failures - 1,
+		locked_until = CASE WHEN failures - 1 < ? THEN NULL ELSE locked_until END
+		WHERE key = ? AND failures > 0`, threshold, key)
+	return err
+}
+
+// ClaimMFAAttempt takes one attempt of a live challenge atomically (so
+// parallel requests cannot exceed max); ErrNotFound when the challenge is
+// gone, expired or out of attempts.
+func (tx *Tx) ClaimMFAAttempt(ctx context.Context, idHash []byte, now time.Time, max int) error {
+	res, err := tx.exec(ctx, `UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id_hash = ? AND attempts < ? AND expires_at > ?`,
+		idHash, max, Micros(now))
+	if err != nil {
+		return err
+	}
+	return affected(res)
+}
