@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -67,35 +68,44 @@ func (o *SSO) pendingKey() (seal.Key, error) {
 	return seal.NewKey(1, b[:])
 }
 
-// Begin starts a login: the URL to send the browser to. The state, nonce and
-// sealed PKCE verifier wait in the database for the callback.
-func (o *SSO) Begin(ctx context.Context) (string, error) {
+// Begin starts a login: the URL to send the browser to, and a binding secret
+// the caller must put in an HttpOnly cookie of this browser. The state,
+// nonce, sealed PKCE verifier and the binding's hash wait in the database for
+// the callback, which must come from the same browser: otherwise someone
+// could have a victim complete the attacker's own login (login CSRF) and then
+// read what the victim enters.
+func (o *SSO) Begin(ctx context.Context) (authURL, binding string, err error) {
 	p, err := o.providerFor(ctx)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	authURL, pending, err := p.Begin()
 	if err != nil {
-		return "", err
+		return "", "", err
+	}
+	binding, bindingHash, err := newSecret("")
+	if err != nil {
+		return "", "", err
 	}
 	h := hashSecret(pending.State)
 	k, err := o.pendingKey()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	ver, err := o.auth.cipher.Seal(k, o.verifierAAD(h), []byte(pending.Verifier))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	err = o.auth.db.Write(ctx, func(tx *store.Tx) error {
-		return tx.InsertOIDCPending(ctx, store.OIDCPending{StateHash: h, Nonce: pending.Nonce, Verifier: ver, CreatedAt: pending.Created}, oidc.PendingMaxAge)
+		return tx.InsertOIDCPending(ctx, store.OIDCPending{StateHash: h, Nonce: pending.Nonce, Verifier: ver, Browser: bindingHash, CreatedAt: pending.Created}, oidc.PendingMaxAge)
 	})
-	return authURL, err
+	return authURL, binding, err
 }
 
 // Finish completes the callback: it takes the pending login of state (single
-// use), verifies the code and ID token, and signs the user in (see Login).
-func (o *SSO) Finish(ctx context.Context, ev audit.Event, state, code string) (LoginResult, error) {
+// use), checks it belongs to this browser (binding from its cookie), verifies
+// the code and ID token, and signs the user in.
+func (o *SSO) Finish(ctx context.Context, ev audit.Event, state, code, binding string) (LoginResult, error) {
 	ev.Action, ev.ObjectType = "auth.sso", "user"
 	fail := func(reason string, err error) (LoginResult, error) {
 		ev.Outcome, ev.Reason = audit.Denied, reason
@@ -116,6 +126,9 @@ func (o *SSO) Finish(ctx context.Context, ev audit.Event, state, code string) (L
 	}
 	if err != nil {
 		return LoginResult{}, err
+	}
+	if binding == "" || subtle.ConstantTimeCompare(hashSecret(binding), row.Browser) != 1 {
+		return fail("other browser", errors.New("the sign-in was started in another browser; start again here"))
 	}
 	k, err := o.pendingKey()
 	if err != nil {

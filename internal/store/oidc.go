@@ -10,6 +10,7 @@ type OIDCPending struct {
 	StateHash []byte
 	Nonce     string
 	Verifier  []byte // sealed
+	Browser   []byte // hash of the browser-binding cookie
 	CreatedAt time.Time
 }
 
@@ -18,8 +19,8 @@ func (tx *Tx) InsertOIDCPending(ctx context.Context, p OIDCPending, maxAge time.
 	if _, err := tx.exec(ctx, `DELETE FROM oidc_pending WHERE created_at < ?`, Micros(p.CreatedAt.Add(-maxAge))); err != nil {
 		return err
 	}
-	_, err := tx.exec(ctx, `INSERT INTO oidc_pending (state_hash, nonce, verifier, created_at) VALUES (?, ?, ?, ?)`,
-		p.StateHash, p.Nonce, p.Verifier, Micros(p.CreatedAt))
+	_, err := tx.exec(ctx, `INSERT INTO oidc_pending (state_hash, nonce, verifier, browser, created_at) VALUES (?, ?, ?, ?, ?)`,
+		p.StateHash, p.Nonce, p.Verifier, p.Browser, Micros(p.CreatedAt))
 	return err
 }
 
@@ -27,7 +28,7 @@ func (tx *Tx) InsertOIDCPending(ctx context.Context, p OIDCPending, maxAge time.
 func (tx *Tx) TakeOIDCPending(ctx context.Context, stateHash []byte) (OIDCPending, error) {
 	p := OIDCPending{StateHash: stateHash}
 	var at int64
-	if err := tx.queryRow(ctx, `SELECT nonce, verifier, created_at FROM oidc_pending WHERE state_hash = ?`, stateHash).Scan(&p.Nonce, &p.Verifier, &at); err != nil {
+	if err := tx.queryRow(ctx, `SELECT nonce, verifier, browser, created_at FROM oidc_pending WHERE state_hash = ?`, stateHash).Scan(&p.Nonce, &p.Verifier, &p.Browser, &at); err != nil {
 		return OIDCPending{}, mapErr(err)
 	}
 	p.CreatedAt = FromMicros(at)

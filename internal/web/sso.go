@@ -8,6 +8,12 @@ import (
 	"github.com/custos/custos/internal/audit"
 )
 
+// ssoCookie ties a sign-in started here to the browser that returns.
+const (
+	ssoCookie = "custos_sso"
+	ssoPath   = "/api/v1/auth/oidc/"
+)
+
 func (s *Server) ssoReady(w http.ResponseWriter, r *http.Request) bool {
 	if s.sso == nil {
 		writeProblem(w, r, http.StatusServiceUnavailable, "single sign-on is not configured on this server", nil)
@@ -21,12 +27,15 @@ func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.ssoReady(w, r) {
 		return
 	}
-	u, err := s.sso.Begin(r.Context())
+	u, binding, err := s.sso.Begin(r.Context())
 	if err != nil {
 		s.log.WarnContext(r.Context(), "single sign-on", "request_id", requestID(r.Context()), "err", err)
 		writeProblem(w, r, http.StatusBadGateway, "the identity provider cannot be reached; try again later", nil)
 		return
 	}
+	// Lax, not Strict: the identity provider sends the browser back with a
+	// cross-site top-level GET, which carries Lax cookies.
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: binding, Path: ssoPath, MaxAge: 600, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
@@ -42,8 +51,13 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusUnauthorized, "the identity provider refused the sign-in", nil)
 		return
 	}
+	binding := ""
+	if c, err := r.Cookie(ssoCookie); err == nil {
+		binding = c.Value
+	}
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: ssoPath, MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
-	res, err := s.sso.Finish(r.Context(), ev, q.Get("state"), q.Get("code"))
+	res, err := s.sso.Finish(r.Context(), ev, q.Get("state"), q.Get("code"), binding)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

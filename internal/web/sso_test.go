@@ -57,15 +57,25 @@ func TestSingleSignOn(t *testing.T) {
 		return resp
 	}
 	// signIn runs the browser's part of a login and returns the callback's answer.
+	var binding *http.Cookie
 	signIn := func() (*http.Response, string) {
 		t.Helper()
 		resp := get(srv.URL+"/api/v1/auth/oidc/login", nil)
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("login: %d", resp.StatusCode)
 		}
+		binding = nil
+		for _, c := range resp.Cookies() {
+			if c.Name == "custos_sso" {
+				binding = c
+			}
+		}
+		if binding == nil || !binding.HttpOnly || binding.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("no browser-binding cookie: %v", resp.Cookies())
+		}
 		state, code := idp.Browse(resp.Header.Get("Location"))
 		cb := srv.URL + "/api/v1/auth/oidc/callback?state=" + url.QueryEscape(state) + "&code=" + url.QueryEscape(code)
-		return get(cb, nil), cb
+		return get(cb, binding), cb
 	}
 	session := func(resp *http.Response) *http.Cookie {
 		for _, c := range resp.Cookies() {
@@ -99,8 +109,15 @@ func TestSingleSignOn(t *testing.T) {
 		t.Fatalf("me: %s", body)
 	}
 	// 2. The callback's state works once.
-	if resp := get(cb, nil); resp.StatusCode != http.StatusUnauthorized {
+	if resp := get(cb, binding); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("replayed callback: %d", resp.StatusCode)
+	}
+	// 2b. Login CSRF: a callback of someone else's sign-in, opened in a
+	// browser without its binding cookie, is refused.
+	resp = get(srv.URL+"/api/v1/auth/oidc/login", nil)
+	state, code := idp.Browse(resp.Header.Get("Location"))
+	if r := get(srv.URL+"/api/v1/auth/oidc/callback?state="+url.QueryEscape(state)+"&code="+url.QueryEscape(code), nil); r.StatusCode != http.StatusUnauthorized || session(r) != nil {
+		t.Fatalf("callback in another browser: %d", r.StatusCode)
 	}
 	// 3. An unverified email is refused.
 	idp.Claims = func(c map[string]any) { c["email_verified"] = false }

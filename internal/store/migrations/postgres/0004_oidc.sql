@@ -5,5 +5,6 @@ CREATE TABLE oidc_pending (
     state_hash BYTEA    PRIMARY KEY,
     nonce      TEXT    NOT NULL,
     verifier   BYTEA    NOT NULL,   -- sealed: the PKCE verifier is a secret
+    browser    BYTEA    NOT NULL,   -- hash of the cookie that ties the login to one browser
     created_at BIGINT NOT NULL
 );

@@ -5,5 +5,6 @@ CREATE TABLE oidc_pending (
     state_hash BLOB    PRIMARY KEY,
     nonce      TEXT    NOT NULL,
     verifier   BLOB    NOT NULL,   -- sealed: the PKCE verifier is a secret
+    browser    BLOB    NOT NULL,   -- hash of the cookie that ties the login to one browser
     created_at INTEGER NOT NULL
 );
