@@ -25,10 +25,17 @@ func identityFromClaims(c Config, claims map[string]any) Identity {
 			}
 		}
 	}
+	classes := map[string]bool{}
 	for _, m := range id.AMR {
 		if slices.Contains(c.MFAValues, m) {
 			id.MFA = true
 		}
+		if fc := factorClass(m); fc != "" {
+			classes[fc] = true
+		}
+	}
+	if len(classes) >= 2 {
+		id.MFA = true
 	}
 	if id.ACR != "" && slices.Contains(c.MFAACR, id.ACR) {
 		id.MFA = true
@@ -69,4 +76,18 @@ func strs(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// factorClass sorts RFC 8176 amr values into the three classes of factor;
+// methods of two classes together are multi-factor.
+func factorClass(amr string) string {
+	switch amr {
+	case "pwd", "pin", "kba":
+		return "know"
+	case "otp", "hwk", "swk", "sc", "sms", "tel":
+		return "have"
+	case "fpt", "face", "iris", "retina", "vbm", "user":
+		return "are"
+	}
+	return ""
 }

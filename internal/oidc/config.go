@@ -44,13 +44,12 @@ type Config struct {
 // DefaultScopes are requested when Config.Scopes is empty.
 var DefaultScopes = []string{"openid", "email", "profile"}
 
-// DefaultMFAValues are the RFC 8176 "amr" values that count as multi-factor
-// when Config.MFAValues is empty: an explicit "mfa" or "mca", or a method that
-// is only ever used as a second factor or as a possession/inherence factor
-// strong enough to stand for one (one-time password, hardware or software
-// bound key, smart card, biometrics). "pwd", "pin", "sms", "tel", "kba" and
-// the like alone do not count.
-var DefaultMFAValues = []string{"mfa", "mca", "otp", "hwk", "swk", "sc", "fpt", "face", "iris", "retina"}
+// DefaultMFAValues are the RFC 8176 "amr" values that on their own count as
+// multi-factor when Config.MFAValues is empty: the explicit "mfa" and "mca".
+// Otherwise the amr list must show methods of two different factor classes
+// (something known, had or are: see factorClass) — a lone "otp" may be a
+// passwordless email code, a lone "hwk" a key without user verification.
+var DefaultMFAValues = []string{"mfa", "mca"}
 
 // DefaultMFAACR are the "acr" values that count as multi-factor when
 // Config.MFAACR is empty: the OpenID PAPE multi-factor policy and the OpenID
