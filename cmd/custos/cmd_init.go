@@ -56,7 +56,8 @@ func printFirstAdmin(w io.Writer, fa *node.FirstAdmin, url, dataDir string) {
 	} else {
 		fmt.Fprintln(w, "Password:            the one given in CUSTOS_ADMIN_PASSWORD")
 	}
-	fmt.Fprintf(w, "\nLog in at %s, or get a session for the API:\n", url)
-	fmt.Fprintf(w, "  curl -c cookies.txt -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"...\"}' %s/api/v1/login\n", fa.Email, url)
+	fmt.Fprintf(w, "\nSign in at %s/login (administrators set up a second factor at their first sign-in),\n", url)
+	fmt.Fprintf(w, "or get a session for the API:\n")
+	fmt.Fprintf(w, "  curl -c cookies.txt -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"...\"}' %s/api/v1/auth/login\n", fa.Email, url)
 	fmt.Fprintf(w, "or an API token:\n  custos token create --data %s --user %s --name cli --ttl 24h\n\n", dataDir, fa.Email)
 }
