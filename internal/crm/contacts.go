@@ -19,6 +19,12 @@ func visibleCustomer(ctx context.Context, tx *store.Tx, p access.Principal, id s
 	return tx.GetCustomer(ctx, access.CustomerScope(p), id)
 }
 
+// lockVisibleCustomer is visibleCustomer for the write paths: the row stays
+// locked (PostgreSQL) until the change commits.
+func lockVisibleCustomer(ctx context.Context, tx *store.Tx, p access.Principal, id string) (store.Customer, error) {
+	return tx.LockCustomer(ctx, access.CustomerScope(p), id)
+}
+
 func (s *Service) openContact(ctx context.Context, tx *store.Tx, r store.Contact) (Contact, error) {
 	dk, err := s.keys.DataKey(ctx, tx, r.CustomerID, r.KeyVersion)
 	if err != nil {
@@ -97,7 +103,7 @@ func (s *Service) CreateContact(ctx context.Context, p access.Principal, custome
 	now := s.now().UTC()
 	c.ID, c.CustomerID, c.CreatedAt, c.UpdatedAt, c.Version = newID(), customerID, now, now, 1
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		cust, err := visibleCustomer(ctx, tx, p, customerID)
+		cust, err := lockVisibleCustomer(ctx, tx, p, customerID)
 		if err != nil {
 			return err
 		}
@@ -201,7 +207,7 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 		if err != nil || len(changed) == 0 {
 			return err
 		}
-		cust, err := visibleCustomer(ctx, tx, p, r.CustomerID)
+		cust, err := lockVisibleCustomer(ctx, tx, p, r.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -224,7 +230,11 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 // DeleteContact soft-deletes a visible contact.
 func (s *Service) DeleteContact(ctx context.Context, p access.Principal, id string) error {
 	return s.softDelete(ctx, p, "contact.delete", "contact", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
-		if _, err := tx.GetContact(ctx, scope, id); err != nil {
+		r, err := tx.GetContact(ctx, scope, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.LockCustomer(ctx, scope, r.CustomerID); err != nil {
 			return err
 		}
 		return tx.SoftDeleteContact(ctx, id, now)
@@ -303,6 +313,9 @@ func (s *Service) checkContactOf(ctx context.Context, tx *store.Tx, contactID, c
 	if contactID == "" {
 		return nil
 	}
+	if !validID(contactID) {
+		return &ValidationError{Fields: []FieldError{{Field: "contact_id", Message: "not a valid id"}}}
+	}
 	c, err := tx.GetContact(ctx, store.Scope{All: true}, contactID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.CustomerID != customerID) {
 		return &ValidationError{Fields: []FieldError{{Field: "contact_id", Message: "no such contact of this customer"}}}
@@ -341,7 +354,7 @@ func (s *Service) CreateInteraction(ctx context.Context, p access.Principal, cus
 	now := s.now().UTC()
 	it.ID, it.CustomerID, it.CreatedBy, it.CreatedAt, it.UpdatedAt, it.Version = newID(), customerID, p.Actor, now, now, 1
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		cust, err := visibleCustomer(ctx, tx, p, customerID)
+		cust, err := lockVisibleCustomer(ctx, tx, p, customerID)
 		if err != nil {
 			return err
 		}
@@ -423,7 +436,7 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 		if err := s.checkContactOf(ctx, tx, it.ContactID, r.CustomerID); err != nil {
 			return err
 		}
-		cust, err := visibleCustomer(ctx, tx, p, r.CustomerID)
+		cust, err := lockVisibleCustomer(ctx, tx, p, r.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -446,7 +459,11 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 // DeleteInteraction soft-deletes a visible interaction.
 func (s *Service) DeleteInteraction(ctx context.Context, p access.Principal, id string) error {
 	return s.softDelete(ctx, p, "interaction.delete", "interaction", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
-		if _, err := tx.GetInteraction(ctx, scope, id); err != nil {
+		r, err := tx.GetInteraction(ctx, scope, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.LockCustomer(ctx, scope, r.CustomerID); err != nil {
 			return err
 		}
 		return tx.SoftDeleteInteraction(ctx, id, now)

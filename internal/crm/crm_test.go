@@ -1,6 +1,8 @@
 package crm_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/seal"
+	"github.com/custos/custos/internal/store"
 )
 
 // A ciphertext copied to another customer's row, or to another field of the
@@ -433,6 +436,81 @@ func TestPagination(t *testing.T) {
 			if _, err := e.n.CRM.ListCustomers(e.ctx, e.admin, bad); !errors.Is(err, crm.ErrInvalid) {
 				t.Fatalf("%+v: err = %v", bad, err)
 			}
+		}
+	})
+}
+
+// An export is on record before rows leave: a caller that stops after the
+// first row (a client hanging up) still leaves events naming what it got.
+func TestExportIsAuditedBeforeRowsLeave(t *testing.T) {
+	e := newEnv(t, "sqlite", crm.Options{})
+	for i := range 3 {
+		e.create(e.admin, fmt.Sprintf("Export %d", i), nil)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	var got []string
+	_, err := e.n.CRM.ExportCustomers(ctx, e.admin, crm.ListQuery{}, func(c crm.Customer) error {
+		got = append(got, c.ID)
+		cancel() // the client goes away after one row
+		return ctx.Err()
+	})
+	if err == nil || len(got) != 1 {
+		t.Fatalf("err %v, rows %d", err, len(got))
+	}
+	var pageIDs []string
+	var final []store.AuditEvent
+	_ = e.n.DB.Read(e.ctx, func(tx *store.Tx) error {
+		evs, err := tx.AuditEvents(e.ctx, 0, 1000)
+		for _, ev := range evs {
+			switch ev.Action {
+			case "customer.export.page":
+				var d struct {
+					IDs []string `json:"ids"`
+				}
+				_ = json.Unmarshal([]byte(ev.Details), &d)
+				pageIDs = append(pageIDs, d.IDs...)
+			case "customer.export":
+				final = append(final, ev)
+			}
+		}
+		return err
+	})
+	if !slices.Contains(pageIDs, got[0]) {
+		t.Fatalf("the row that left (%s) is not named by any export event: %v", got[0], pageIDs)
+	}
+	if len(final) != 1 || final[0].Outcome != audit.Failed {
+		t.Fatalf("final export event: %+v", final)
+	}
+}
+
+// A row whose owner is disabled is reported with its line; the other rows are
+// imported (no batch is lost).
+func TestImportReportsDisabledOwnerByLine(t *testing.T) {
+	engines(t, func(t *testing.T, e *env) {
+		if err := e.n.Auth.SetDisabled(e.ctx, audit.Event{Actor: "test"}, e.s2.UserID, true); err != nil {
+			t.Fatal(err)
+		}
+		var rows []crm.ImportRow
+		for i := range 450 {
+			f := crm.CustomerFields{Name: str(fmt.Sprintf("Row %d", i)), OwnerID: &e.s1.UserID}
+			if i == 299 {
+				f.OwnerID = &e.s2.UserID
+			}
+			rows = append(rows, crm.ImportRow{Line: i + 2, Fields: f})
+		}
+		res, err := e.n.CRM.ImportCustomers(e.ctx, e.admin, rows, nil, crm.ImportOptions{})
+		if err != nil || res.Imported != 449 || len(res.Errors) != 1 || res.Errors[0].Line != 301 || !strings.Contains(res.Errors[0].Msg, "owner_id") {
+			t.Fatalf("import: %+v %v", res, err)
+		}
+		// Malformed ids are a validation error, not a database error (a NUL
+		// is refused by PostgreSQL's text type).
+		bad := "\x00"
+		if _, err := e.n.CRM.CreateCustomer(e.ctx, e.admin, crm.CustomerFields{Name: str("X"), OwnerID: &bad}); !errors.Is(err, crm.ErrInvalid) {
+			t.Fatalf("NUL owner: %v", err)
+		}
+		c := e.create(e.s1, "Has interactions", nil)
+		if _, err := e.n.CRM.CreateInteraction(e.ctx, e.s1, c.ID, crm.InteractionFields{Kind: str("call"), Summary: str("x"), ContactID: &bad}); !errors.Is(err, crm.ErrInvalid) {
+			t.Fatalf("NUL contact: %v", err)
 		}
 	})
 }

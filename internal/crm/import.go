@@ -60,7 +60,7 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 	now := s.now().UTC()
 	var valid []bundle
 	for _, r := range rows {
-		var b bundle
+		b := bundle{line: r.Line}
 		c := &b.customer
 		if _, err := applyCustomer(c, r.Fields, true); err != nil {
 			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: shortErr(err)})
@@ -78,8 +78,14 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 		c.ID, c.OwnerID, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Version = newID(), owner, p.Actor, now, now, 1
 		valid = append(valid, b)
 	}
+	// Owners must be active users: checked here, so a row naming a disabled
+	// one is reported with its line instead of failing a whole batch later.
+	valid, err := s.checkImportOwners(ctx, valid, &res)
+	if err != nil {
+		return res, err
+	}
 	if o.Atomic && len(res.Errors) > 0 {
-		return res, s.recordImport(ctx, p, res, true)
+		return res, s.recordImport(ctx, p, res, "atomic import refused: invalid rows")
 	}
 	batch := importBatch
 	if o.Atomic {
@@ -99,7 +105,7 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 			return nil
 		})
 		if err != nil {
-			_ = s.recordImport(ctx, p, res, o.Atomic)
+			_ = s.recordImport(context.WithoutCancel(ctx), p, res, "import failed")
 			return res, mapStoreErr(err)
 		}
 		res.Imported = end
@@ -107,16 +113,50 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 			o.Progress(end)
 		}
 	}
-	return res, s.recordImport(ctx, p, res, false)
+	return res, s.recordImport(ctx, p, res, "")
 }
 
-func (s *Service) recordImport(ctx context.Context, p access.Principal, res ImportResult, aborted bool) error {
+// recordImport records the outcome; failure is "" for success, else why.
+func (s *Service) recordImport(ctx context.Context, p access.Principal, res ImportResult, failure string) error {
 	ev := event(p, "customer.import", "customer", "")
-	ev.Details = map[string]any{"rows": res.Rows, "imported": res.Imported, "errors": len(res.Errors), "aborted": aborted}
-	if aborted {
-		ev.Outcome, ev.Reason = audit.Failed, "atomic import refused: invalid rows"
+	ev.Details = map[string]any{"rows": res.Rows, "imported": res.Imported, "errors": len(res.Errors), "aborted": failure != ""}
+	if failure != "" {
+		ev.Outcome, ev.Reason = audit.Failed, failure
 	}
 	return audit.RecordAlone(ctx, s.db, s.now(), ev)
+}
+
+// checkImportOwners drops the rows whose owner is not an active user,
+// reporting each with its line.
+func (s *Service) checkImportOwners(ctx context.Context, rows []bundle, res *ImportResult) ([]bundle, error) {
+	bad := map[string]error{}
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		for _, b := range rows {
+			id := b.customer.OwnerID
+			if _, seen := bad[id]; seen || id == "" {
+				continue
+			}
+			err := checkOwner(ctx, tx, id)
+			var ve *ValidationError
+			if err != nil && !errors.As(err, &ve) {
+				return err
+			}
+			bad[id] = err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := rows[:0]
+	for _, b := range rows {
+		if e := bad[b.customer.OwnerID]; e != nil {
+			res.Errors = append(res.Errors, RowError{Line: b.line, Msg: shortErr(e)})
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // shortErr renders a validation error for one line of a report.
@@ -137,6 +177,7 @@ func shortErr(err error) string {
 
 // bundle is a customer with the contacts and interactions imported with it.
 type bundle struct {
+	line         int
 	customer     Customer
 	contacts     []Contact
 	interactions []Interaction

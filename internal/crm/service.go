@@ -64,6 +64,13 @@ func New(db *store.DB, kr *keys.Keyring, o Options) *Service {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// validID reports whether s is a well-formed id (a UUID in its 36-character
+// form) before it reaches a query.
+func validID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
 func event(p access.Principal, action, objType, objID string) audit.Event {
 	return audit.Event{Actor: p.Actor, IP: p.IP, UserAgent: p.UserAgent, RequestID: p.RequestID,
 		Action: action, ObjectType: objType, ObjectID: objID, Outcome: audit.OK}
@@ -280,6 +287,9 @@ func checkOwner(ctx context.Context, tx *store.Tx, ownerID string) error {
 	if ownerID == "" {
 		return nil
 	}
+	if !validID(ownerID) {
+		return &ValidationError{Fields: []FieldError{{Field: "owner_id", Message: "not a valid id"}}}
+	}
 	u, err := tx.GetUser(ctx, ownerID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
 		return &ValidationError{Fields: []FieldError{{Field: "owner_id", Message: "no such active user"}}}
@@ -459,7 +469,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 // DeleteCustomer soft-deletes a customer.
 func (s *Service) DeleteCustomer(ctx context.Context, p access.Principal, id string) error {
 	return s.softDelete(ctx, p, "customer.delete", "customer", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
-		if _, err := tx.GetCustomer(ctx, scope, id); err != nil {
+		if _, err := tx.LockCustomer(ctx, scope, id); err != nil {
 			return err
 		}
 		return tx.SoftDeleteCustomer(ctx, id, now)
@@ -632,6 +642,14 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 		return 0, err
 	}
 	plan.q.Limit = 500 // export pages are internal: larger than an API page
+	// The export is on record before anything leaves: its start, then each
+	// page's ids before the page is handed out. A client that hangs up (or a
+	// killed process) cannot take rows that the trail does not name.
+	start := event(p, action+".start", "customer", "")
+	start.Details = map[string]any{"search": lq.Q != "", "filters": filterNames(lq)}
+	if err := audit.RecordAlone(ctx, s.db, s.now(), start); err != nil {
+		return 0, err
+	}
 	n := 0
 	var runErr error
 	for {
@@ -654,6 +672,15 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 			}
 			return nil
 		})
+		if runErr == nil && len(page) > 0 {
+			ids := make([]string, len(page))
+			for i, c := range page {
+				ids[i] = c.ID
+			}
+			pev := event(p, action+".page", "customer", "")
+			pev.Details = map[string]any{"ids": ids, "count": len(ids)}
+			runErr = audit.RecordAlone(ctx, s.db, s.now(), pev)
+		}
 		if runErr != nil {
 			break
 		}
@@ -673,7 +700,8 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 	if runErr != nil {
 		ev.Outcome, ev.Reason = audit.Failed, "export interrupted"
 	}
-	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
+	// Written even when the caller's context is gone (the client hung up).
+	if err := audit.RecordAlone(context.WithoutCancel(ctx), s.db, s.now(), ev); err != nil {
 		return n, errors.Join(runErr, err)
 	}
 	return n, runErr

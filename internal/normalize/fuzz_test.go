@@ -19,7 +19,7 @@ var allErrs = []error{
 	errEmailEmpty, errEmailLong, errEmail, errEmailDomain,
 	errPhoneEmpty, errPhoneLong, errPhoneChar, errPhone,
 	errIDEmpty, errIDLength, errIDChar, errIDChecksum, errIDBirth,
-	errCodeEmpty, errCodeLong, errCode,
+	errCodeEmpty, errCodeLong, errCode, errCodeDigits,
 	errTagUTF8, errTagEmpty, errTagLong, errTagControl, errTagComma,
 }
 

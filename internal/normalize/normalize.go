@@ -50,9 +50,10 @@ var (
 	errIDChecksum = newErr("PRC resident ID number has a wrong check digit")
 	errIDBirth    = newErr("PRC resident ID number has an implausible birth date")
 
-	errCodeEmpty = newErr("code is empty")
-	errCodeLong  = newErr("code is too long")
-	errCode      = newErr("code must be a-z, 0-9, '_' or '-' and start with a letter or digit")
+	errCodeDigits = newErr("a code may hold at most 6 digits")
+	errCodeEmpty  = newErr("code is empty")
+	errCodeLong   = newErr("code is too long")
+	errCode       = newErr("code must be a-z, 0-9, '_' or '-' and start with a letter or digit")
 
 	errTagUTF8    = newErr("tag is not valid UTF-8")
 	errTagEmpty   = newErr("tag is empty")
@@ -415,6 +416,18 @@ func Code(s string) (string, error) {
 		default:
 			return "", errCode
 		}
+	}
+	// Codes are stored in plaintext (they are filtered on): a value with
+	// the digits of a phone, ID or card number is refused, so personal data
+	// cannot be parked in a category field.
+	digits := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			digits++
+		}
+	}
+	if digits > 6 {
+		return "", errCodeDigits
 	}
 	return string(b), nil
 }

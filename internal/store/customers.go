@@ -227,3 +227,17 @@ func (tx *Tx) CountSearchTerms(ctx context.Context, customerID string) (int, err
 	err := tx.queryRow(ctx, `SELECT COUNT(*) FROM search_terms WHERE customer_id = ?`, customerID).Scan(&n)
 	return n, mapErr(err)
 }
+
+// LockCustomer is GetCustomer for a write: on PostgreSQL the row is locked
+// (SELECT ... FOR UPDATE) until the transaction ends, so a reassignment
+// committed meanwhile cannot slip between the visibility check and the write
+// (READ COMMITTED re-checks the scope on the locked row). SQLite's write
+// transactions are serialized already.
+func (tx *Tx) LockCustomer(ctx context.Context, scope Scope, id string) (Customer, error) {
+	pred, args := scope.predicate("c")
+	q := `SELECT ` + customerCols + ` FROM customers c WHERE c.id = ? AND c.deleted_at IS NULL AND ` + pred
+	if tx.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	return scanCustomer(tx.queryRow(ctx, q, append([]any{id}, args...)...))
+}
