@@ -1,6 +1,9 @@
-package oidc
+package oidc_test
 
 import (
+	"github.com/custos/custos/internal/oidc"
+	"github.com/custos/custos/internal/oidc/oidctest"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -18,9 +21,9 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
 
-func newProvider(t *testing.T, idp *testIdP, cfg Config) *Provider {
+func newProvider(t *testing.T, idp *oidctest.IdP, cfg oidc.Config) *oidc.Provider {
 	t.Helper()
-	p, err := New(context.Background(), cfg, idp.srv.Client())
+	p, err := oidc.New(context.Background(), cfg, idp.Client())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -35,31 +38,31 @@ func TestLogin(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		cfg      func(*Config)
+		cfg      func(*oidc.Config)
 		claims   func(map[string]any)
 		otherKey bool   // the provider signs with a key not in its JWKS
 		secret   string // the client authenticates with this secret instead
 		tamper   tamper
 		wantErr  error
-		want     Identity // Issuer is filled in by the test
-		noTokens bool     // the token endpoint must not have been called
-		refusal  string   // the token endpoint must have refused first for this reason
+		want     oidc.Identity // Issuer is filled in by the test
+		noTokens bool          // the token endpoint must not have been called
+		refusal  string        // the token endpoint must have refused first for this reason
 	}{
 		{
 			name: "happy path: role from groups array, MFA from amr",
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "sales", MFA: true, AMR: []string{"pwd", "otp"},
 			},
 		},
 		{
 			name: "MFA from acr",
-			cfg:  func(c *Config) { c.MFAACR = []string{"urn:example:acr:mfa"} },
+			cfg:  func(c *oidc.Config) { c.MFAACR = []string{"urn:example:acr:mfa"} },
 			claims: func(c map[string]any) {
 				c["amr"] = []string{"pwd"}
 				c["acr"] = "urn:example:acr:mfa"
 			},
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "sales", MFA: true, AMR: []string{"pwd"}, ACR: "urn:example:acr:mfa",
 			},
@@ -70,7 +73,7 @@ func TestLogin(t *testing.T) {
 				delete(c, "amr")
 				c["acr"] = "phrh"
 			},
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "sales", MFA: true, ACR: "phrh",
 			},
@@ -81,7 +84,7 @@ func TestLogin(t *testing.T) {
 				c["amr"] = []string{"pwd"}
 				c["acr"] = "urn:example:acr:password"
 			},
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "sales", AMR: []string{"pwd"}, ACR: "urn:example:acr:password",
 			},
@@ -89,7 +92,7 @@ func TestLogin(t *testing.T) {
 		{
 			name:   "unverified email is returned as unverified",
 			claims: func(c map[string]any) { c["email_verified"] = false },
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com",
 				Name: "Alice Example", Role: "sales", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -97,7 +100,7 @@ func TestLogin(t *testing.T) {
 		{
 			name:   "missing email_verified is unverified",
 			claims: func(c map[string]any) { delete(c, "email_verified") },
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com",
 				Name: "Alice Example", Role: "sales", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -105,18 +108,18 @@ func TestLogin(t *testing.T) {
 		{
 			name:   `email_verified "true" as a string counts`,
 			claims: func(c map[string]any) { c["email_verified"] = "true" },
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "sales", MFA: true, AMR: []string{"pwd", "otp"},
 			},
 		},
 		{
 			name: "role claim as a single string",
-			cfg:  func(c *Config) { c.RoleClaim = "custos_role" },
+			cfg:  func(c *oidc.Config) { c.RoleClaim = "custos_role" },
 			claims: func(c map[string]any) {
 				c["custos_role"] = "crm-support"
 			},
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "support", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -124,7 +127,7 @@ func TestLogin(t *testing.T) {
 		{
 			name:   "first mapped value in claim order wins",
 			claims: func(c map[string]any) { c["groups"] = []any{"crm-admin", 42, "crm-sales"} },
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "admin", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -132,7 +135,7 @@ func TestLogin(t *testing.T) {
 		{
 			name:   "unmapped role",
 			claims: func(c map[string]any) { c["groups"] = []string{"employees", "CRM-SALES"} },
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -140,7 +143,7 @@ func TestLogin(t *testing.T) {
 		{
 			name:   "role claim of another type",
 			claims: func(c map[string]any) { c["groups"] = map[string]any{"crm-admin": true} },
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -151,7 +154,7 @@ func TestLogin(t *testing.T) {
 				c["aud"] = []string{"custos-crm", "other-app"}
 				c["azp"] = "custos-crm"
 			},
-			want: Identity{
+			want: oidc.Identity{
 				Subject: "user-8f14e45f", Email: "alice.example@example.com", EmailVerified: true,
 				Name: "Alice Example", Role: "sales", MFA: true, AMR: []string{"pwd", "otp"},
 			},
@@ -159,50 +162,50 @@ func TestLogin(t *testing.T) {
 		{
 			name:     "wrong state",
 			tamper:   tamper{state: "Wr0ngStateWr0ngStateWr0ngStateWr0ngStateWr0"},
-			wantErr:  ErrState,
+			wantErr:  oidc.ErrState,
 			noTokens: true,
 		},
 		{
 			name:     "empty state",
 			tamper:   tamper{state: "-"},
-			wantErr:  ErrState,
+			wantErr:  oidc.ErrState,
 			noTokens: true,
 		},
 		{
 			name:     "expired pending",
-			tamper:   tamper{later: PendingMaxAge + time.Second},
-			wantErr:  ErrExpired,
+			tamper:   tamper{later: oidc.PendingMaxAge + time.Second},
+			wantErr:  oidc.ErrExpired,
 			noTokens: true,
 		},
 		{
 			name:    "wrong nonce",
 			claims:  func(c map[string]any) { c["nonce"] = "n0nce-from-another-login-attempt" },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:    "no nonce",
 			claims:  func(c map[string]any) { delete(c, "nonce") },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:    "wrong audience",
 			claims:  func(c map[string]any) { c["aud"] = "another-client" },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:    "several audiences without azp",
 			claims:  func(c map[string]any) { c["aud"] = []string{"custos-crm", "other-app"} },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:    "azp of another client",
 			claims:  func(c map[string]any) { c["azp"] = "other-app" },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:    "wrong issuer",
 			claims:  func(c map[string]any) { c["iss"] = "https://evil.example.com" },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name: "expired token",
@@ -210,45 +213,45 @@ func TestLogin(t *testing.T) {
 				c["iat"] = time.Now().Add(-2 * time.Hour).Unix()
 				c["exp"] = time.Now().Add(-time.Hour).Unix()
 			},
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:     "bad signature",
 			otherKey: true,
-			wantErr:  ErrIDToken,
+			wantErr:  oidc.ErrIDToken,
 		},
 		{
 			name:    "no subject",
 			claims:  func(c map[string]any) { delete(c, "sub") },
-			wantErr: ErrIDToken,
+			wantErr: oidc.ErrIDToken,
 		},
 		{
 			name:    "PKCE mismatch",
 			tamper:  tamper{verifier: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
-			wantErr: ErrExchange,
+			wantErr: oidc.ErrExchange,
 			refusal: "invalid_grant: PKCE verification failed",
 		},
 		{
 			name:    "unknown code",
 			tamper:  tamper{code: "c0de-that-was-never-issued"},
-			wantErr: ErrExchange,
+			wantErr: oidc.ErrExchange,
 			refusal: "invalid_grant: unknown code",
 		},
 		{
 			name:    "wrong client secret",
 			secret:  "not-the-client-secret",
-			wantErr: ErrExchange,
+			wantErr: oidc.ErrExchange,
 			refusal: "invalid_client",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			idp := newTestIdP(t)
-			idp.claims = tt.claims
+			idp := oidctest.New(t)
+			idp.Claims = tt.claims
 			if tt.otherKey {
-				idp.signWith = newKey(t)
+				idp.SignWith = oidctest.NewKey(t)
 			}
-			cfg := idp.config()
+			cfg := idp.Config()
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
@@ -263,7 +266,7 @@ func TestLogin(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Begin: %v", err)
 			}
-			state, code := idp.browse(authURL)
+			state, code := idp.Browse(authURL)
 			if state != pending.State {
 				t.Fatalf("callback state %q, want the pending state", state)
 			}
@@ -287,25 +290,25 @@ func TestLogin(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Finish error = %v, want %v", err, tt.wantErr)
 				}
-				if !reflect.DeepEqual(got, Identity{}) {
+				if !reflect.DeepEqual(got, oidc.Identity{}) {
 					t.Errorf("Finish returned an identity with an error: %+v", got)
 				}
 				t.Logf("error: %v", err)
-				mustNotContain(t, err.Error(), append(idp.secrets(), cfg.ClientSecret, pending.Verifier, pending.Nonce, code)...)
+				mustNotContain(t, err.Error(), append(idp.Secrets(), cfg.ClientSecret, pending.Verifier, pending.Nonce, code)...)
 			} else {
 				if err != nil {
 					t.Fatalf("Finish: %v", err)
 				}
 				want := tt.want
-				want.Issuer = idp.srv.URL
+				want.Issuer = idp.URL()
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("identity\n got %+v\nwant %+v", got, want)
 				}
 			}
-			if got := idp.firstRefusal(); !strings.HasPrefix(got, tt.refusal) || (tt.refusal == "") != (got == "") {
+			if got := idp.FirstRefusal(); !strings.HasPrefix(got, tt.refusal) || (tt.refusal == "") != (got == "") {
 				t.Errorf("token endpoint refusal %q, want %q", got, tt.refusal)
 			}
-			if calls := idp.tokenCalls(); tt.noTokens && calls != 0 {
+			if calls := idp.TokenCalls(); tt.noTokens && calls != 0 {
 				t.Errorf("token endpoint called %d times, want none", calls)
 			}
 		})
@@ -323,24 +326,24 @@ func mustNotContain(t *testing.T, s string, secrets ...string) {
 }
 
 func TestExpiredTokenIsTokenExpiredError(t *testing.T) {
-	idp := newTestIdP(t)
-	idp.claims = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }
-	p := newProvider(t, idp, idp.config())
+	idp := oidctest.New(t)
+	idp.Claims = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }
+	p := newProvider(t, idp, idp.Config())
 	authURL, pending, err := p.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, code := idp.browse(authURL)
+	state, code := idp.Browse(authURL)
 	_, err = p.Finish(context.Background(), pending, state, code)
 	var expired *gooidc.TokenExpiredError
-	if !errors.Is(err, ErrIDToken) || !errors.As(err, &expired) {
-		t.Fatalf("err = %v, want ErrIDToken wrapping *oidc.TokenExpiredError", err)
+	if !errors.Is(err, oidc.ErrIDToken) || !errors.As(err, &expired) {
+		t.Fatalf("err = %v, want oidc.ErrIDToken wrapping *oidc.TokenExpiredError", err)
 	}
 }
 
 func TestBegin(t *testing.T) {
-	idp := newTestIdP(t)
-	p := newProvider(t, idp, idp.config())
+	idp := oidctest.New(t)
+	p := newProvider(t, idp, idp.Config())
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	p.Now = func() time.Time { return now }
 
@@ -352,7 +355,7 @@ func TestBegin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := u.Scheme + "://" + u.Host + u.Path; got != idp.srv.URL+"/authorize" {
+	if got := u.Scheme + "://" + u.Host + u.Path; got != idp.URL()+"/authorize" {
 		t.Errorf("auth endpoint %s", got)
 	}
 	sum := sha256.Sum256([]byte(pending.Verifier))
@@ -360,7 +363,7 @@ func TestBegin(t *testing.T) {
 	for k, want := range map[string]string{
 		"response_type":         "code",
 		"client_id":             "custos-crm",
-		"redirect_uri":          idp.redirect,
+		"redirect_uri":          idp.Redirect,
 		"scope":                 "openid email profile",
 		"state":                 pending.State,
 		"nonce":                 pending.Nonce,
@@ -372,7 +375,7 @@ func TestBegin(t *testing.T) {
 		}
 	}
 	// The verifier and the client secret never travel through the browser.
-	mustNotContain(t, authURL, pending.Verifier, idp.secret, url.QueryEscape(idp.secret))
+	mustNotContain(t, authURL, pending.Verifier, idp.Config().ClientSecret, url.QueryEscape(idp.Config().ClientSecret))
 	if !pending.Created.Equal(now) {
 		t.Errorf("Created = %v, want %v", pending.Created, now)
 	}
@@ -400,96 +403,96 @@ func TestBegin(t *testing.T) {
 }
 
 func TestFinishRejectsIncompletePending(t *testing.T) {
-	idp := newTestIdP(t)
-	p := newProvider(t, idp, idp.config())
+	idp := oidctest.New(t)
+	p := newProvider(t, idp, idp.Config())
 	_, full, err := p.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, edit := range map[string]func(*Pending){
-		"zero":        func(pd *Pending) { *pd = Pending{} },
-		"no nonce":    func(pd *Pending) { pd.Nonce = "" },
-		"no verifier": func(pd *Pending) { pd.Verifier = "" },
-		"no created":  func(pd *Pending) { pd.Created = time.Time{} },
-		"future":      func(pd *Pending) { pd.Created = time.Now().Add(time.Hour) },
+	for name, edit := range map[string]func(*oidc.Pending){
+		"zero":        func(pd *oidc.Pending) { *pd = oidc.Pending{} },
+		"no nonce":    func(pd *oidc.Pending) { pd.Nonce = "" },
+		"no verifier": func(pd *oidc.Pending) { pd.Verifier = "" },
+		"no created":  func(pd *oidc.Pending) { pd.Created = time.Time{} },
+		"future":      func(pd *oidc.Pending) { pd.Created = time.Now().Add(time.Hour) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			pd := full
 			edit(&pd)
 			_, err := p.Finish(context.Background(), pd, pd.State, "some-code")
-			if !errors.Is(err, ErrState) {
-				t.Fatalf("err = %v, want ErrState", err)
+			if !errors.Is(err, oidc.ErrState) {
+				t.Fatalf("err = %v, want oidc.ErrState", err)
 			}
 		})
 	}
-	if n := idp.tokenCalls(); n != 0 {
+	if n := idp.TokenCalls(); n != 0 {
 		t.Errorf("token endpoint called %d times", n)
 	}
 }
 
 func TestCodeIsSingleUse(t *testing.T) {
-	idp := newTestIdP(t)
-	p := newProvider(t, idp, idp.config())
+	idp := oidctest.New(t)
+	p := newProvider(t, idp, idp.Config())
 	authURL, pending, err := p.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, code := idp.browse(authURL)
+	state, code := idp.Browse(authURL)
 	if _, err := p.Finish(context.Background(), pending, state, code); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Finish(context.Background(), pending, state, code); !errors.Is(err, ErrExchange) {
-		t.Fatalf("replayed callback: err = %v, want ErrExchange", err)
+	if _, err := p.Finish(context.Background(), pending, state, code); !errors.Is(err, oidc.ErrExchange) {
+		t.Fatalf("replayed callback: err = %v, want oidc.ErrExchange", err)
 	}
 }
 
 func TestNew(t *testing.T) {
 	t.Run("invalid config", func(t *testing.T) {
-		idp := newTestIdP(t)
-		cfg := idp.config()
+		idp := oidctest.New(t)
+		cfg := idp.Config()
 		cfg.ClientID = ""
-		_, err := New(context.Background(), cfg, idp.srv.Client())
-		if !errors.Is(err, ErrConfig) {
-			t.Fatalf("err = %v, want ErrConfig", err)
+		_, err := oidc.New(context.Background(), cfg, idp.Client())
+		if !errors.Is(err, oidc.ErrConfig) {
+			t.Fatalf("err = %v, want oidc.ErrConfig", err)
 		}
-		mustNotContain(t, err.Error(), idp.secret)
+		mustNotContain(t, err.Error(), idp.Config().ClientSecret)
 	})
 	t.Run("provider without PKCE S256", func(t *testing.T) {
-		idp := newTestIdP(t)
-		idp.pkceMethod = []string{"plain"}
-		_, err := New(context.Background(), idp.config(), idp.srv.Client())
-		if !errors.Is(err, ErrConfig) {
-			t.Fatalf("err = %v, want ErrConfig", err)
+		idp := oidctest.New(t)
+		idp.PKCEMethods = []string{"plain"}
+		_, err := oidc.New(context.Background(), idp.Config(), idp.Client())
+		if !errors.Is(err, oidc.ErrConfig) {
+			t.Fatalf("err = %v, want oidc.ErrConfig", err)
 		}
 	})
 	t.Run("provider not advertising PKCE", func(t *testing.T) {
-		idp := newTestIdP(t)
-		idp.pkceMethod = nil
-		newProvider(t, idp, idp.config())
+		idp := oidctest.New(t)
+		idp.PKCEMethods = nil
+		newProvider(t, idp, idp.Config())
 	})
 	t.Run("discovery issuer mismatch", func(t *testing.T) {
-		idp := newTestIdP(t)
-		idp.issuer = "https://evil.example.com"
-		if _, err := New(context.Background(), idp.config(), idp.srv.Client()); err == nil {
+		idp := oidctest.New(t)
+		idp.Issuer = "https://evil.example.com"
+		if _, err := oidc.New(context.Background(), idp.Config(), idp.Client()); err == nil {
 			t.Fatal("New accepted a discovery document for another issuer")
 		}
 	})
 	t.Run("untrusted TLS certificate", func(t *testing.T) {
-		idp := newTestIdP(t)
-		if _, err := New(context.Background(), idp.config(), nil); err == nil {
+		idp := oidctest.New(t)
+		if _, err := oidc.New(context.Background(), idp.Config(), nil); err == nil {
 			t.Fatal("New trusted the test server's self-signed certificate")
 		}
 	})
 	t.Run("config is copied", func(t *testing.T) {
-		idp := newTestIdP(t)
-		cfg := idp.config()
+		idp := oidctest.New(t)
+		cfg := idp.Config()
 		p := newProvider(t, idp, cfg)
 		cfg.RoleMap["employees"] = "admin"
 		authURL, pending, err := p.Begin()
 		if err != nil {
 			t.Fatal(err)
 		}
-		state, code := idp.browse(authURL)
+		state, code := idp.Browse(authURL)
 		id, err := p.Finish(context.Background(), pending, state, code)
 		if err != nil {
 			t.Fatal(err)
@@ -501,7 +504,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	base := Config{
+	base := oidc.Config{
 		Issuer:       "https://idp.example.com",
 		ClientID:     "custos",
 		ClientSecret: "s3cret-value",
@@ -509,41 +512,41 @@ func TestValidate(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		edit func(*Config)
+		edit func(*oidc.Config)
 		ok   bool
 	}{
-		{"minimal", func(*Config) {}, true},
-		{"with roles and scopes", func(c *Config) {
+		{"minimal", func(*oidc.Config) {}, true},
+		{"with roles and scopes", func(c *oidc.Config) {
 			c.Scopes = []string{"openid", "email", "groups"}
 			c.RoleClaim = "groups"
 			c.RoleMap = map[string]string{"crm-sales": "sales"}
 			c.MFAValues = []string{"mfa"}
 			c.MFAACR = []string{"urn:example:mfa"}
 		}, true},
-		{"http on loopback", func(c *Config) {
+		{"http on loopback", func(c *oidc.Config) {
 			c.Issuer = "http://127.0.0.1:5556/dex"
 			c.RedirectURL = "http://localhost:8080/api/v1/auth/oidc/callback"
 		}, true},
-		{"no issuer", func(c *Config) { c.Issuer = "" }, false},
-		{"http issuer", func(c *Config) { c.Issuer = "http://idp.example.com" }, false},
-		{"relative issuer", func(c *Config) { c.Issuer = "idp.example.com" }, false},
-		{"issuer with query", func(c *Config) { c.Issuer = "https://idp.example.com/?tenant=1" }, false},
-		{"issuer with user info", func(c *Config) { c.Issuer = "https://user:pw@idp.example.com" }, false},
-		{"no client id", func(c *Config) { c.ClientID = " " }, false},
-		{"no client secret", func(c *Config) { c.ClientSecret = "" }, false},
-		{"no redirect", func(c *Config) { c.RedirectURL = "" }, false},
-		{"http redirect", func(c *Config) { c.RedirectURL = "http://crm.example.com/cb" }, false},
-		{"redirect with fragment", func(c *Config) { c.RedirectURL = "https://crm.example.com/cb#x" }, false},
-		{"scopes without openid", func(c *Config) { c.Scopes = []string{"email"} }, false},
-		{"scope with space", func(c *Config) { c.Scopes = []string{"openid email"} }, false},
-		{"role claim without map", func(c *Config) { c.RoleClaim = "groups" }, false},
-		{"role map without claim", func(c *Config) { c.RoleMap = map[string]string{"a": "sales"} }, false},
-		{"empty role", func(c *Config) {
+		{"no issuer", func(c *oidc.Config) { c.Issuer = "" }, false},
+		{"http issuer", func(c *oidc.Config) { c.Issuer = "http://idp.example.com" }, false},
+		{"relative issuer", func(c *oidc.Config) { c.Issuer = "idp.example.com" }, false},
+		{"issuer with query", func(c *oidc.Config) { c.Issuer = "https://idp.example.com/?tenant=1" }, false},
+		{"issuer with user info", func(c *oidc.Config) { c.Issuer = "https://user:pw@idp.example.com" }, false},
+		{"no client id", func(c *oidc.Config) { c.ClientID = " " }, false},
+		{"no client secret", func(c *oidc.Config) { c.ClientSecret = "" }, false},
+		{"no redirect", func(c *oidc.Config) { c.RedirectURL = "" }, false},
+		{"http redirect", func(c *oidc.Config) { c.RedirectURL = "http://crm.example.com/cb" }, false},
+		{"redirect with fragment", func(c *oidc.Config) { c.RedirectURL = "https://crm.example.com/cb#x" }, false},
+		{"scopes without openid", func(c *oidc.Config) { c.Scopes = []string{"email"} }, false},
+		{"scope with space", func(c *oidc.Config) { c.Scopes = []string{"openid email"} }, false},
+		{"role claim without map", func(c *oidc.Config) { c.RoleClaim = "groups" }, false},
+		{"role map without claim", func(c *oidc.Config) { c.RoleMap = map[string]string{"a": "sales"} }, false},
+		{"empty role", func(c *oidc.Config) {
 			c.RoleClaim = "groups"
 			c.RoleMap = map[string]string{"a": ""}
 		}, false},
-		{"empty amr value", func(c *Config) { c.MFAValues = []string{"mfa", ""} }, false},
-		{"empty acr value", func(c *Config) { c.MFAACR = []string{""} }, false},
+		{"empty amr value", func(c *oidc.Config) { c.MFAValues = []string{"mfa", ""} }, false},
+		{"empty acr value", func(c *oidc.Config) { c.MFAACR = []string{""} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -554,8 +557,8 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
 			if err != nil {
-				if !errors.Is(err, ErrConfig) {
-					t.Errorf("error %v does not wrap ErrConfig", err)
+				if !errors.Is(err, oidc.ErrConfig) {
+					t.Errorf("error %v does not wrap oidc.ErrConfig", err)
 				}
 				mustNotContain(t, err.Error(), c.ClientSecret)
 			}
@@ -565,7 +568,7 @@ func TestValidate(t *testing.T) {
 
 func TestConfigNeverPrintsSecret(t *testing.T) {
 	const secret = "very-secret-client-value"
-	c := Config{
+	c := oidc.Config{
 		Issuer:       "https://idp.example.com",
 		ClientID:     "custos",
 		ClientSecret: secret,
@@ -579,9 +582,9 @@ func TestConfigNeverPrintsSecret(t *testing.T) {
 	}
 	out = append(out,
 		c.String(), c.GoString(), fmt.Sprint(c), fmt.Sprintln(c),
-		fmt.Sprintf("%+v", struct{ OIDC Config }{c}),
-		fmt.Sprintf("%#v", []Config{c}),
-		fmt.Sprintf("%v", map[string]Config{"idp": c}),
+		fmt.Sprintf("%+v", struct{ OIDC oidc.Config }{c}),
+		fmt.Sprintf("%#v", []oidc.Config{c}),
+		fmt.Sprintf("%v", map[string]oidc.Config{"idp": c}),
 		fmt.Errorf("loading %v", c).Error(),
 	)
 	var buf bytes.Buffer
@@ -594,19 +597,19 @@ func TestConfigNeverPrintsSecret(t *testing.T) {
 		mustNotContain(t, s, secret)
 	}
 	for _, s := range []string{c.String(), buf.String()} {
-		for _, want := range []string{"idp.example.com", "custos", redacted} {
+		for _, want := range []string{"idp.example.com", "custos", "[REDACTED]"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("%q lacks %q", s, want)
 			}
 		}
 	}
-	if s := (Config{}).String(); strings.Contains(s, redacted) {
+	if s := (oidc.Config{}).String(); strings.Contains(s, "[REDACTED]") {
 		t.Errorf("an empty secret prints as set: %s", s)
 	}
 }
 
 func TestPendingNeverPrintsValues(t *testing.T) {
-	pd := Pending{State: "state-value-123", Nonce: "nonce-value-456", Verifier: "verifier-value-789", Created: time.Now()}
+	pd := oidc.Pending{State: "state-value-123", Nonce: "nonce-value-456", Verifier: "verifier-value-789", Created: time.Now()}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("login", "pending", pd)
 	for _, s := range []string{

@@ -243,34 +243,7 @@ func TestPasskeyBrowser(t *testing.T) {
 		}
 	})
 
-	browserOut := &lockedBuffer{}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(browserOut),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	defer func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", logBuf.String())
-			t.Logf("browser output (last 4 KiB):\n%s", tail(browserOut.String(), 4096))
-		}
-	}()
-	// One bound for the whole browser session.
-	bctx, cancelTimeout := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancelTimeout()
+	bctx := headlessChromium(t, ctx, chrome, logBuf)
 
 	if err := chromedp.Do(bctx, chromedp.Navigate(origin+"/")); err != nil {
 		t.Fatalf("open the test page: %v", err)
@@ -542,4 +515,41 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// headlessChromium starts Chromium for one test with the flags this machine
+// needs (no background connections: the network is closed) and returns a
+// browser context bounded to two minutes. When the test fails, the server
+// log and the end of the browser's output are logged.
+func headlessChromium(t *testing.T, ctx context.Context, chrome string, serverLog *lockedBuffer) context.Context {
+	t.Helper()
+	browserOut := &lockedBuffer{}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.CombinedOutput(browserOut),
+	)
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	bctx, cancelTimeout := context.WithTimeout(bctx, 2*time.Minute)
+	// Cleanups run last-in first-out: log first, then close the browser.
+	t.Cleanup(cancelAlloc)
+	t.Cleanup(cancelBrowser)
+	t.Cleanup(cancelTimeout)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", serverLog.String())
+			t.Logf("browser output (last 4 KiB):\n%s", tail(browserOut.String(), 4096))
+		}
+	})
+	return bctx
 }

@@ -39,10 +39,10 @@ type IdP struct {
 	Redirect string
 
 	// Knobs a test sets before driving a login.
-	Claims     func(c map[string]any) // edits the ID token claims
-	signWith   *ecdsa.PrivateKey      // when set, signs with this key (same kid)
-	issuer     string                 // discovery "issuer" when not srv.URL
-	pkceMethod []string               // code_challenge_methods_supported
+	Claims      func(c map[string]any) // edits the ID token claims
+	SignWith    *ecdsa.PrivateKey      // when set, signs with this key (same kid)
+	Issuer      string                 // discovery "issuer" when not the server URL
+	PKCEMethods []string               // code_challenge_methods_supported
 
 	mu            sync.Mutex
 	codes         map[string]codeGrant
@@ -63,14 +63,14 @@ const testKID = "test-key-1"
 func New(t testing.TB) *IdP {
 	t.Helper()
 	idp := &IdP{
-		t:          t,
-		key:        newKey(t),
-		kid:        testKID,
-		clientID:   "custos-crm",
-		secret:     "cl1ent-s3cret-Zq9+/&=value",
-		Redirect:   "https://crm.example.com/api/v1/auth/oidc/callback",
-		pkceMethod: []string{"S256"},
-		codes:      map[string]codeGrant{},
+		t:           t,
+		key:         NewKey(t),
+		kid:         testKID,
+		clientID:    "custos-crm",
+		secret:      "cl1ent-s3cret-Zq9+/&=value",
+		Redirect:    "https://crm.example.com/api/v1/auth/oidc/callback",
+		PKCEMethods: []string{"S256"},
+		codes:       map[string]codeGrant{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", idp.discovery)
@@ -84,7 +84,8 @@ func New(t testing.TB) *IdP {
 	return idp
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+// NewKey generates a signing key (for SignWith, to forge tokens).
+func NewKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -114,8 +115,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (idp *IdP) discovery(w http.ResponseWriter, _ *http.Request) {
 	iss := idp.srv.URL
-	if idp.issuer != "" {
-		iss = idp.issuer
+	if idp.Issuer != "" {
+		iss = idp.Issuer
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
@@ -125,7 +126,7 @@ func (idp *IdP) discovery(w http.ResponseWriter, _ *http.Request) {
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
-		"code_challenge_methods_supported":      idp.pkceMethod,
+		"code_challenge_methods_supported":      idp.PKCEMethods,
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 	})
 }
@@ -269,8 +270,8 @@ func (idp *IdP) token(w http.ResponseWriter, r *http.Request) {
 
 func (idp *IdP) sign(claims map[string]any) string {
 	key := idp.key
-	if idp.signWith != nil {
-		key = idp.signWith
+	if idp.SignWith != nil {
+		key = idp.SignWith
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{
 		Algorithm: jose.ES256,
@@ -323,3 +324,31 @@ func (idp *IdP) Browse(authURL string) (state, code string) {
 
 // Client trusts the provider's TLS certificate.
 func (idp *IdP) Client() *http.Client { return idp.srv.Client() }
+
+// URL is the issuer URL of the provider.
+func (idp *IdP) URL() string { return idp.srv.URL }
+
+// Secrets are the client secret and every code and token handed out, which
+// no error message may contain.
+func (idp *IdP) Secrets() []string {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	return append([]string{idp.secret, url.QueryEscape(idp.secret)}, idp.issued...)
+}
+
+// FirstRefusal is why the token endpoint first refused, or "".
+func (idp *IdP) FirstRefusal() string {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	if len(idp.refusals) == 0 {
+		return ""
+	}
+	return idp.refusals[0]
+}
+
+// TokenCalls counts requests to the token endpoint.
+func (idp *IdP) TokenCalls() int {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	return idp.tokenRequests
+}
