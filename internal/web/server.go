@@ -297,18 +297,7 @@ func (s *Server) authenticate(next authedHandler) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		// The role's address allowlist and login hours hold on every request.
-		lp, err := access.ParseLoginPolicy(id.Policy.IPAllowlist, id.Policy.LoginHours)
-		if err == nil {
-			err = lp.Check(clientIP(r), s.now())
-		}
-		if err != nil {
-			ev := audit.Event{Actor: id.Actor(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(ctx),
-				Action: "auth.request", ObjectType: "user", ObjectID: id.User.ID, Outcome: audit.Denied, Reason: "login policy"}
-			if aerr := audit.RecordAlone(ctx, s.db, s.now(), ev); aerr != nil {
-				s.writeError(w, r, aerr)
-				return
-			}
+		if err := s.requestPolicy(r, id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -339,4 +328,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account", http.StatusSeeOther) // which sends strangers to /login
+}
+
+// requestPolicy applies the role's address allowlist and login hours to a
+// request of an authenticated identity (API and pages alike) and audits a
+// refusal. The error wraps access.ErrNetworkPolicy when the policy refuses.
+func (s *Server) requestPolicy(r *http.Request, id auth.Identity) error {
+	lp, err := access.ParseLoginPolicy(id.Policy.IPAllowlist, id.Policy.LoginHours)
+	if err == nil {
+		err = lp.Check(clientIP(r), s.now())
+	}
+	if err == nil {
+		return nil
+	}
+	ev := audit.Event{Actor: id.Actor(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context()),
+		Action: "auth.request", ObjectType: "user", ObjectID: id.User.ID, Outcome: audit.Denied, Reason: "login policy"}
+	if aerr := audit.RecordAlone(r.Context(), s.db, s.now(), ev); aerr != nil {
+		return aerr
+	}
+	return err
 }

@@ -384,17 +384,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, p *page) (uiSes
 		uiRedirect(w, r, "/login")
 		return uiSession{}, false
 	}
-	lp, err := access.ParseLoginPolicy(id.Policy.IPAllowlist, id.Policy.LoginHours)
-	if err == nil {
-		err = lp.Check(clientIP(r), s.now())
-	}
-	if err != nil {
-		ev := audit.Event{Actor: id.Actor(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(ctx),
-			Action: "auth.request", ObjectType: "user", ObjectID: id.User.ID, Outcome: audit.Denied, Reason: "login policy"}
-		if aerr := audit.RecordAlone(ctx, s.db, s.now(), ev); aerr != nil {
-			s.uiInternal(w, r, p, aerr)
-			return uiSession{}, false
-		}
+	if err := s.requestPolicy(r, id); err != nil {
 		if !errors.Is(err, access.ErrNetworkPolicy) {
 			s.uiInternal(w, r, p, err)
 			return uiSession{}, false
@@ -403,9 +393,29 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, p *page) (uiSes
 		s.uiErrorPage(w, r, p, http.StatusForbidden, "login.policy")
 		return uiSession{}, false
 	}
+	// A restricted session reaches only the pages that lift its restriction
+	// (and sign-out): one rule here for every page, as the Enroll flag of the
+	// API routes is for the API.
+	if id.Restricted && !restrictedMayUse(id, r.URL.Path) {
+		uiRedirect(w, r, nextStep(id))
+		return uiSession{}, false
+	}
 	user := id.User
 	p.User, p.CSRF, p.Restricted = &user, cc.Value, id.Restricted
 	return uiSession{token: c.Value, id: id}, true
+}
+
+// restrictedMayUse lists the pages a restricted session may use: a reset
+// password must be changed before anything else; a missing second factor
+// must be enrolled (the password may be changed too).
+func restrictedMayUse(id auth.Identity, path string) bool {
+	switch path {
+	case "/logout", "/account/password":
+		return true
+	case "/account/mfa", "/account/mfa/confirm":
+		return !id.MustChangePassword
+	}
+	return false
 }
 
 // nextStep is where a session goes after sign-in: the step that lifts its

@@ -24,10 +24,6 @@ func (s *Server) uiAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if sess.id.Restricted {
-		uiRedirect(w, r, nextStep(sess.id))
-		return
-	}
 	if key, ok := accountNotices[r.URL.Query().Get("done")]; ok {
 		p.Notice = p.msg(key)
 	}
@@ -51,10 +47,6 @@ func (s *Server) uiTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "/account/mfa")
 	sess, ok := s.session(w, r, p)
 	if !ok {
-		return
-	}
-	if sess.id.MustChangePassword {
-		uiRedirect(w, r, "/account/password")
 		return
 	}
 	en, err := s.auth.StartTOTP(r.Context(), sess.event(r), sess.id.User.ID)
@@ -93,10 +85,6 @@ func (s *Server) uiTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "")
 	sess, ok := s.session(w, r, p)
 	if !ok {
-		return
-	}
-	if sess.id.MustChangePassword {
-		uiRedirect(w, r, "/account/password")
 		return
 	}
 	p.MFARequired = sess.id.MFAEnrollment
@@ -232,10 +220,6 @@ func (s *Server) uiSessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if sess.id.Restricted {
-		uiRedirect(w, r, nextStep(sess.id))
-		return
-	}
 	list, err := s.auth.Sessions(r.Context(), sess.id.User.ID, sess.token)
 	if err != nil {
 		s.uiInternal(w, r, p, err)
@@ -273,10 +257,6 @@ func (s *Server) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "")
 	sess, ok := s.session(w, r, p)
 	if !ok {
-		return
-	}
-	if sess.id.Restricted {
-		uiRedirect(w, r, nextStep(sess.id))
 		return
 	}
 	sid := r.PathValue("sid")

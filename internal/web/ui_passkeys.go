@@ -38,10 +38,6 @@ func (s *Server) uiPasskeys(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if sess.id.Restricted {
-		uiRedirect(w, r, nextStep(sess.id))
-		return
-	}
 	if p.PasskeysOn {
 		list, err := s.passkeys.Svc.List(r.Context(), sess.id.User.ID)
 		if err != nil {
@@ -68,10 +64,6 @@ func (s *Server) uiRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(w, r, "")
 	sess, ok := s.session(w, r, p)
 	if !ok {
-		return
-	}
-	if sess.id.Restricted {
-		uiRedirect(w, r, nextStep(sess.id))
 		return
 	}
 	p.BackHref = "/account/passkeys"
