@@ -400,13 +400,25 @@ func (s *Service) OpenVerifiedSession(ctx context.Context, ev audit.Event, userI
 	if mfa {
 		mfaAt = &now
 	}
+	return s.finishLogin(ctx, ev, userID, u.Email, method, now, mfaAt, nil)
+}
+
+// finishLogin opens the session of a user who passed every check, clears the
+// account's failure counter and records the login, in one transaction;
+// before, when set, runs first in it (e.g. to consume a challenge).
+func (s *Service) finishLogin(ctx context.Context, ev audit.Event, userID, email, method string, now time.Time, mfaAt *time.Time, before func(*store.Tx) error) (LoginResult, error) {
 	var res LoginResult
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		if res.Token, res.CSRF, err = s.openSession(ctx, tx, userID, ev, now, mfaAt); err != nil {
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if before != nil {
+			if err := before(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.ClearLoginThrottle(ctx, s.throttleKeys(email, "")[0]); err != nil {
 			return err
 		}
-		if err := tx.ClearLoginThrottle(ctx, s.throttleKeys(u.Email, "")[0]); err != nil {
+		var err error
+		if res.Token, res.CSRF, err = s.openSession(ctx, tx, userID, ev, now, mfaAt); err != nil {
 			return err
 		}
 		ev.Outcome, ev.Details = audit.OK, map[string]any{"method": method}
@@ -456,27 +468,9 @@ func (s *Service) CompleteMFAVerified(ctx context.Context, ev audit.Event, chall
 		return LoginResult{}, err
 	}
 	ev.Action, ev.ObjectType, ev.ObjectID, ev.Actor = "auth.mfa", "user", u.ID, "user:"+u.ID
-	var res LoginResult
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.DeleteMFAChallenge(ctx, hashSecret(challenge)); err != nil {
-			return err
-		}
-		if err := tx.ClearLoginThrottle(ctx, s.throttleKeys(u.Email, "")[0]); err != nil {
-			return err
-		}
-		var err error
-		if res.Token, res.CSRF, err = s.openSession(ctx, tx, u.ID, ev, now, &now); err != nil {
-			return err
-		}
-		ev.Outcome, ev.Details = audit.OK, map[string]any{"method": method}
-		_, err = audit.Record(ctx, tx, now, ev)
-		return err
+	return s.finishLogin(ctx, ev, u.ID, u.Email, method, now, &now, func(tx *store.Tx) error {
+		return tx.DeleteMFAChallenge(ctx, hashSecret(challenge))
 	})
-	if err != nil {
-		return LoginResult{}, err
-	}
-	res.Identity, _, err = s.Session(ctx, res.Token)
-	return res, err
 }
 
 // FailMFA counts a failed external second factor against the challenge and
