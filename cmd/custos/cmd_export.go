@@ -106,10 +106,5 @@ func principalOf(a *app, n *node.Node, email string) (access.Principal, error) {
 	if u.Disabled {
 		return access.Principal{}, fmt.Errorf("user %s is disabled", u.Email)
 	}
-	roles, err := n.Roles(a.ctx)
-	if err != nil {
-		return access.Principal{}, err
-	}
-	p, err := access.NewPrincipal(u.ID, operator().Actor+" as user:"+u.ID, roles[u.Role])
-	return p, err
+	return n.CRM.Principal(a.ctx, access.Subject{UserID: u.ID, Actor: operator().Actor + " as user:" + u.ID, Role: u.Role})
 }

@@ -1,8 +1,10 @@
 // Package access decides who may do what to which customer. Every rule lives
 // here and internal/crm applies it; handlers never decide.
 //
-// Deny by default: a principal has exactly the permissions of its role, and
-// sees exactly the customers its Scope names (pushed into SQL by the store).
+// Deny by default: a principal holds exactly the permissions of its role
+// (plus temporary grants in force), sees exactly the customers its Scope
+// names (pushed into SQL by the store) and each field at the level its
+// role's field policy gives, lowered by how it reaches the record.
 package access
 
 import (
@@ -15,49 +17,71 @@ import (
 	"github.com/custos/custos/internal/store"
 )
 
-// Permission is an object permission granted by a role.
+// Permission is an object permission granted by a role or a temporary grant.
 type Permission string
 
 // The permissions known to Custos.
 const (
-	Create      Permission = "create"       // create customers, contacts, interactions
-	Read        Permission = "read"         // read customers in scope
-	Update      Permission = "update"       // change customers in scope
-	Delete      Permission = "delete"       // soft-delete customers in scope
-	Import      Permission = "import"       // bulk import
-	Export      Permission = "export"       // bulk export
-	Assign      Permission = "assign"       // set or change a customer's owner
-	ManageUsers Permission = "manage_users" // create, disable users; manage others' tokens
+	Create     Permission = "create"      // create customers, contacts, interactions
+	Read       Permission = "read"        // read customers in scope
+	Update     Permission = "update"      // change customers in scope
+	Delete     Permission = "delete"      // soft-delete customers in scope
+	Import     Permission = "import"      // bulk import
+	Export     Permission = "export"      // bulk export
+	Reveal     Permission = "reveal"      // unmask one masked field of one record, with a reason
+	ViewHidden Permission = "view_hidden" // see hidden customers
+	Hide       Permission = "hide"        // hide and unhide customers
+	Claim      Permission = "claim"       // see the public pool, claim from it, release to it
+	Assign     Permission = "assign"      // set or change a customer's owner
+	Share      Permission = "share"       // share customers one may fully access
+
+	ManageUsers  Permission = "manage_users"  // create, disable, offboard users; change their roles
+	ManageRoles  Permission = "manage_roles"  // edit roles, approve temporary grants
+	ManageConfig Permission = "manage_config" // settings
+
+	ManagePolicies Permission = "manage_policies" // login/MFA policies, strict separation, quotas
+	ManageAlerts   Permission = "manage_alerts"   // handle alerts
+	ApproveExport  Permission = "approve_export"  // approve others' export requests
+	ReadAudit      Permission = "read_audit"      // read the audit trail
 )
 
-// AllPermissions lists every permission, for validation and docs.
-var AllPermissions = []Permission{Create, Read, Update, Delete, Import, Export, Assign, ManageUsers}
+// DataPermissions reach customer data.
+var DataPermissions = []Permission{Create, Read, Update, Delete, Import, Export, Reveal, ViewHidden, Hide, Claim, Assign, Share}
 
-// ParsePermissions parses a space-separated permission list.
+// AdminPermissions are the system administrator's duties.
+var AdminPermissions = []Permission{ManageUsers, ManageRoles, ManageConfig}
+
+// SecurityPermissions are the security officer's duties.
+var SecurityPermissions = []Permission{ManagePolicies, ManageAlerts, ApproveExport}
+
+// AllPermissions lists every permission, for validation and docs.
+var AllPermissions = slices.Concat(DataPermissions, AdminPermissions, SecurityPermissions, []Permission{ReadAudit})
+
+// ParsePermissions parses a space- or comma-separated permission list.
 func ParsePermissions(s string) ([]Permission, error) {
 	var out []Permission
-	for _, f := range strings.Fields(s) {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' }) {
 		p := Permission(f)
 		if !slices.Contains(AllPermissions, p) {
-			return nil, fmt.Errorf("unknown permission %q", f)
+			return nil, fmt.Errorf("unknown permission %q (known: %s)", f, joinPerms(AllPermissions))
 		}
-		out = append(out, p)
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
 	return out, nil
 }
 
-// Template roles seeded at initialization. The access-control issue makes
-// roles editable and hierarchical; this table is the starting point.
-var Templates = []store.Role{
-	{Name: "admin", SeeAll: true, Permissions: "create read update delete import export assign manage_users"},
-	{Name: "manager", SeeAll: true, Permissions: "create read update delete import assign"},
-	{Name: "sales", SeeAll: false, Permissions: "create read update delete"},
-	{Name: "support", SeeAll: false, Permissions: "create read update"},
+func joinPerms(ps []Permission) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, " ")
 }
 
-// MFARoles are the roles that require a second factor by default (the
-// administrator can change this per role).
-var MFARoles = []string{"admin", "manager", "security_officer"}
+// FormatPermissions is the stored form of a permission list.
+func FormatPermissions(ps []Permission) string { return joinPerms(ps) }
 
 // Principal is who is acting: a user (through a session or API token) or an
 // operator at the command line. It carries where the request came from, for
@@ -68,6 +92,15 @@ type Principal struct {
 	Role   string
 	SeeAll bool
 	Perms  []Permission
+	// Below are the roles under Role in the hierarchy: their holders'
+	// customers are visible to this principal.
+	Below []string
+	// Fields is the role's field policy; a field not named is hidden.
+	Fields      map[string]Level
+	RevealQuota int
+	Pool        PoolLimits
+	// Separated is set when strict separation took data access away.
+	Separated bool
 
 	IP        string
 	UserAgent string
@@ -79,6 +112,13 @@ type Principal struct {
 	// credentials deliberately issued by an authenticated person.
 	Interactive bool
 	AuthAt      time.Time
+}
+
+// PoolLimits are a role's claim limits (0: no limit).
+type PoolLimits struct {
+	ClaimDaily   int
+	MaxOwned     int
+	CooldownDays int
 }
 
 // StepUpWindow is how recent an interactive authentication must be for a
@@ -96,22 +136,89 @@ func RequireRecentAuth(p Principal, now time.Time) error {
 	return ErrStepUp
 }
 
-// NewPrincipal builds the principal of a user holding role r.
-func NewPrincipal(userID, actor string, r store.Role) (Principal, error) {
-	perms, err := ParsePermissions(r.Permissions)
-	if err != nil {
-		return Principal{}, fmt.Errorf("role %s: %w", r.Name, err)
+// Subject is what Resolve needs to know of a user.
+type Subject struct {
+	UserID string
+	Actor  string
+	Role   string
+}
+
+// Resolve builds the principal of a user from the roles (all of them, for
+// the hierarchy), the user's grants in force, and the strict-separation
+// setting. Under strict separation a holder of any administrator permission
+// keeps only the administrator's duties: no customer data, no policies, no
+// audit trail.
+func Resolve(s Subject, roles []store.Role, grants []Permission, strict bool) (Principal, error) {
+	byName := make(map[string]store.Role, len(roles))
+	for _, r := range roles {
+		byName[r.Name] = r
 	}
-	return Principal{UserID: userID, Actor: actor, Role: r.Name, SeeAll: r.SeeAll, Perms: perms}, nil
+	r, ok := byName[s.Role]
+	if !ok {
+		return Principal{}, fmt.Errorf("role %q does not exist", s.Role)
+	}
+	rp, err := ParseRole(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	perms := slices.Clone(rp.Permissions)
+	for _, g := range grants {
+		if !slices.Contains(perms, g) {
+			perms = append(perms, g)
+		}
+	}
+	p := Principal{UserID: s.UserID, Actor: s.Actor, Role: r.Name, SeeAll: r.SeeAll, Perms: perms,
+		Below: Descendants(roles, r.Name), Fields: rp.Fields, RevealQuota: r.RevealQuota,
+		Pool: PoolLimits{ClaimDaily: r.ClaimDaily, MaxOwned: r.MaxOwned, CooldownDays: r.ClaimCooldownDays}}
+	if strict && slices.ContainsFunc(p.Perms, func(x Permission) bool { return slices.Contains(AdminPermissions, x) }) {
+		p.Perms = slices.DeleteFunc(p.Perms, func(x Permission) bool { return !slices.Contains(AdminPermissions, x) })
+		p.SeeAll, p.Below, p.Fields, p.Separated = false, nil, nil, true
+	}
+	return p, nil
+}
+
+// NewPrincipal builds the principal of a user holding role r alone (no
+// hierarchy, no grants). Tests and tools that know one role use it.
+func NewPrincipal(userID, actor string, r store.Role) (Principal, error) {
+	return Resolve(Subject{UserID: userID, Actor: actor, Role: r.Name}, []store.Role{r}, nil, false)
+}
+
+// Descendants lists the roles strictly below role, breadth first. A cycle
+// (which role validation refuses) cannot loop.
+func Descendants(roles []store.Role, role string) []string {
+	children := map[string][]string{}
+	for _, r := range roles {
+		if r.Parent != "" {
+			children[r.Parent] = append(children[r.Parent], r.Name)
+		}
+	}
+	var out []string
+	seen := map[string]bool{role: true}
+	queue := []string{role}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, c := range children[cur] {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Operator is the principal of someone running custos on the server itself
 // with access to the data directory and root key: they could read everything
-// anyway, so they act with the admin template, and are audited as such.
+// anyway, so they act with every permission, and are audited as such.
 func Operator(osUser string) Principal {
-	r := Templates[0]
-	p, _ := NewPrincipal("", "cli:"+osUser, r)
-	return p
+	fields := map[string]Level{}
+	for _, f := range Fields {
+		fields[f] = Editable
+	}
+	return Principal{Actor: "cli:" + osUser, Role: "operator", SeeAll: true, Perms: slices.Clone(AllPermissions), Fields: fields, RevealQuota: 1 << 30}
 }
 
 // Can reports whether p holds permission perm.
@@ -120,18 +227,63 @@ func (p Principal) Can(perm Permission) bool { return slices.Contains(p.Perms, p
 // IsZero reports whether p is the zero principal (nobody).
 func (p Principal) IsZero() bool { return p.Actor == "" }
 
-// CustomerScope is the set of customers p may see.
-func CustomerScope(p Principal) store.Scope {
-	switch {
-	case !p.Can(Read):
-		return store.Scope{}
-	case p.SeeAll:
-		return store.Scope{All: true}
-	case p.UserID != "":
-		return store.Scope{Owners: []string{p.UserID}}
-	default:
+// CustomerScope is the set of customers p may reach at now, hidden ones
+// included when p may view them (lists exclude them unless asked).
+func CustomerScope(p Principal, now time.Time) store.Scope {
+	if !p.Can(Read) || (p.UserID == "" && !p.SeeAll) {
 		return store.Scope{}
 	}
+	sc := store.Scope{Now: now}
+	if p.Can(ViewHidden) {
+		sc.Hidden = store.HiddenInclude
+	}
+	if p.SeeAll {
+		sc.All = true
+		return sc
+	}
+	sc.UserID, sc.Role, sc.OwnerRoles, sc.Pool = p.UserID, p.Role, p.Below, p.Can(Claim)
+	return sc
+}
+
+// Relation is how a principal reaches one record; it caps field levels and
+// decides what may change.
+type Relation int
+
+// Relations, weakest first.
+const (
+	RelNone      Relation = iota // not reachable
+	RelPool                      // in the public pool, reachable to claim
+	RelShareRead                 // shared for reading
+	RelShareEdit                 // shared for editing
+	RelFull                      // own, a subordinate's, or everything (see-all)
+)
+
+func (r Relation) String() string {
+	return [...]string{"none", "pool", "shared-read", "shared-edit", "full"}[r]
+}
+
+// RelationTo tells how p reaches a customer owned by ownerID (holding
+// ownerRole; "" for the pool), given the level of the best share in force
+// that reaches p ("", "read" or "edit").
+func RelationTo(p Principal, ownerID, ownerRole, shareLevel string) Relation {
+	if !p.Can(Read) {
+		return RelNone
+	}
+	switch {
+	case p.SeeAll:
+		return RelFull
+	case ownerID != "" && p.UserID != "" && ownerID == p.UserID:
+		return RelFull
+	case ownerID != "" && slices.Contains(p.Below, ownerRole):
+		return RelFull
+	case shareLevel == "edit":
+		return RelShareEdit
+	case shareLevel == "read":
+		return RelShareRead
+	case ownerID == "" && p.Can(Claim):
+		return RelPool
+	}
+	return RelNone
 }
 
 // OwnerOnCreate decides the owner of a customer p creates: requested when p
@@ -149,10 +301,14 @@ func OwnerOnCreate(p Principal, requested string, requestedSet bool) (string, er
 	return p.UserID, nil
 }
 
-// CanReassign reports whether p may move a customer to another owner.
-func CanReassign(p Principal) error {
+// CanReassign reports whether p may move a customer it reaches by rel to
+// another owner.
+func CanReassign(p Principal, rel Relation) error {
 	if !p.Can(Assign) {
 		return fmt.Errorf("%w: changing a customer's owner needs the assign permission", ErrDenied)
+	}
+	if rel != RelFull && !(rel == RelPool && p.Can(Claim)) {
+		return fmt.Errorf("%w: only the owner's superiors may reassign this customer", ErrDenied)
 	}
 	return nil
 }
@@ -164,6 +320,9 @@ var ErrDenied = fmt.Errorf("permission denied")
 func Require(p Principal, perm Permission) error {
 	if p.Can(perm) {
 		return nil
+	}
+	if p.Separated && slices.Contains(DataPermissions, perm) {
+		return fmt.Errorf("%w: strict separation keeps administrators away from customer data", ErrDenied)
 	}
 	return fmt.Errorf("%w: role %q lacks %q", ErrDenied, p.Role, perm)
 }

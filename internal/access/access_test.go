@@ -4,72 +4,205 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/custos/custos/internal/store"
 )
 
 func principal(t *testing.T, role string) Principal {
 	t.Helper()
+	p, err := Resolve(Subject{UserID: "u1", Actor: "user:u1", Role: role}, Templates, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTemplatesAreValid(t *testing.T) {
+	if err := ValidateHierarchy(Templates); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range Templates {
-		if r.Name == role {
-			p, err := NewPrincipal("u1", "user:u1", r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p
+		if _, err := ParseRole(r); err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+		}
+		if r.TemplateVersion != TemplateVersion {
+			t.Errorf("%s: template version %d", r.Name, r.TemplateVersion)
 		}
 	}
-	t.Fatalf("no role %s", role)
-	return Principal{}
+	for _, name := range append([]string{"admin", "manager", "sales", "support", "security_officer", "auditor", "sales_director", "finance"}, MFARoles...) {
+		if _, ok := Template(name); !ok {
+			t.Errorf("no template %q", name)
+		}
+	}
+	// The interface promise: the shipped support role sees phone and email masked.
+	support := principal(t, "support")
+	for _, f := range []string{FieldPhone, FieldEmail} {
+		if got := support.FieldLevel(f, RelFull); got != Masked {
+			t.Errorf("support sees %s %s, want masked", f, got)
+		}
+	}
+	// The auditor reads the audit trail and nothing else.
+	if a := principal(t, "auditor"); !slices.Equal(a.Perms, []Permission{ReadAudit}) || a.SeeAll {
+		t.Errorf("auditor = %+v", a)
+	}
+	// The security officer has no customer data.
+	so := principal(t, "security_officer")
+	for _, perm := range DataPermissions {
+		if so.Can(perm) {
+			t.Errorf("security officer can %s", perm)
+		}
+	}
+}
+
+func TestResolveHierarchyGrantsAndSeparation(t *testing.T) {
+	if got := principal(t, "sales_director").Below; !slices.Equal(got, []string{"manager", "sales"}) {
+		t.Errorf("director below = %v", got)
+	}
+	if got := principal(t, "manager").Below; !slices.Equal(got, []string{"sales"}) {
+		t.Errorf("manager below = %v", got)
+	}
+	if got := principal(t, "sales").Below; len(got) != 0 {
+		t.Errorf("sales below = %v", got)
+	}
+	p, err := Resolve(Subject{UserID: "u1", Role: "sales"}, Templates, []Permission{Export, Read}, false)
+	if err != nil || !p.Can(Export) || len(slices.Compact(slices.Sorted(slices.Values(p.Perms)))) != len(p.Perms) {
+		t.Fatalf("grant: %+v %v", p.Perms, err)
+	}
+	if _, err := Resolve(Subject{UserID: "u1", Role: "ghost"}, Templates, nil, false); err == nil {
+		t.Fatal("unknown role resolved")
+	}
+	// Strict separation: the admin keeps user and configuration duties only,
+	// and a grant of data access does not bring it back.
+	admin, err := Resolve(Subject{UserID: "u1", Role: "admin"}, Templates, []Permission{Read, ReadAudit}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(admin.Perms, AdminPermissions) || admin.SeeAll || !admin.Separated {
+		t.Fatalf("separated admin = %+v", admin)
+	}
+	if sc := CustomerScope(admin, time.Now()); sc.All || sc.UserID != "" {
+		t.Fatalf("separated admin scope = %+v", sc)
+	}
+	if err := Require(admin, Read); !errors.Is(err, ErrDenied) {
+		t.Fatalf("Require(read) = %v", err)
+	}
+	// Strict separation leaves everyone else alone.
+	dir, _ := Resolve(Subject{UserID: "u1", Role: "sales_director"}, Templates, nil, true)
+	if !dir.SeeAll || dir.Separated || !dir.Can(Read) {
+		t.Fatalf("director under strict separation = %+v", dir)
+	}
 }
 
 func TestCustomerScope(t *testing.T) {
+	now := time.Unix(1700000000, 0)
 	cases := []struct {
 		name string
 		p    Principal
 		want store.Scope
 	}{
-		{"admin sees all", principal(t, "admin"), store.Scope{All: true}},
-		{"manager sees all", principal(t, "manager"), store.Scope{All: true}},
-		{"sales sees own", principal(t, "sales"), store.Scope{Owners: []string{"u1"}}},
-		{"support sees own", principal(t, "support"), store.Scope{Owners: []string{"u1"}}},
+		{"admin sees all, hidden too", principal(t, "admin"), store.Scope{All: true, Hidden: store.HiddenInclude, Now: now}},
+		{"director sees all", principal(t, "sales_director"), store.Scope{All: true, Hidden: store.HiddenInclude, Now: now}},
+		{"manager: own, reps', shares, pool", principal(t, "manager"),
+			store.Scope{UserID: "u1", Role: "manager", OwnerRoles: []string{"sales"}, Pool: true, Now: now}},
+		{"sales: own, shares, pool", principal(t, "sales"), store.Scope{UserID: "u1", Role: "sales", Pool: true, Now: now}},
+		{"support sees all but hidden", principal(t, "support"), store.Scope{All: true, Now: now}},
+		{"auditor sees nothing", principal(t, "auditor"), store.Scope{}},
 		{"no read permission sees nothing", Principal{UserID: "u1", SeeAll: true, Perms: []Permission{Create}}, store.Scope{}},
 		{"zero principal sees nothing", Principal{}, store.Scope{}},
 		{"reader without a user sees nothing", Principal{Perms: []Permission{Read}}, store.Scope{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := CustomerScope(tc.p)
-			if got.All != tc.want.All || got.Pool != tc.want.Pool || !slices.Equal(got.Owners, tc.want.Owners) {
+			got := CustomerScope(tc.p, now)
+			if got.All != tc.want.All || got.Pool != tc.want.Pool || got.UserID != tc.want.UserID || got.Role != tc.want.Role ||
+				!slices.Equal(got.OwnerRoles, tc.want.OwnerRoles) || got.Hidden != tc.want.Hidden || !got.Now.Equal(tc.want.Now) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestPermissions(t *testing.T) {
-	want := map[string][]Permission{
-		"admin":   AllPermissions,
-		"manager": {Create, Read, Update, Delete, Import, Assign},
-		"sales":   {Create, Read, Update, Delete},
-		"support": {Create, Read, Update},
+func TestRelationAndFieldLevels(t *testing.T) {
+	sales, mgr, support := principal(t, "sales"), principal(t, "manager"), principal(t, "support")
+	cases := []struct {
+		p                         Principal
+		owner, ownerRole, share   string
+		want                      Relation
+		phone, idNumber, notesLvl Level
+	}{
+		{sales, "u1", "sales", "", RelFull, Editable, Masked, Editable},
+		{sales, "u2", "sales", "", RelNone, Hidden, Hidden, Hidden},
+		{sales, "u2", "sales", "read", RelShareRead, Readable, Masked, Readable},
+		{sales, "u2", "sales", "edit", RelShareEdit, Editable, Masked, Editable},
+		{sales, "", "", "", RelPool, Masked, Masked, Hidden},
+		{mgr, "u2", "sales", "", RelFull, Editable, Masked, Editable},
+		{mgr, "u2", "sales_director", "", RelNone, Hidden, Hidden, Hidden},
+		{support, "u2", "sales", "", RelFull, Masked, Hidden, Editable},
+		{Principal{}, "u1", "sales", "edit", RelNone, Hidden, Hidden, Hidden},
 	}
-	for role, perms := range want {
-		p := principal(t, role)
-		for _, perm := range AllPermissions {
-			if got := p.Can(perm); got != slices.Contains(perms, perm) {
-				t.Errorf("%s can %s = %v", role, perm, got)
-			}
-			if err := Require(p, perm); (err == nil) != slices.Contains(perms, perm) || (err != nil && !errors.Is(err, ErrDenied)) {
-				t.Errorf("Require(%s, %s) = %v", role, perm, err)
+	for i, tc := range cases {
+		rel := RelationTo(tc.p, tc.owner, tc.ownerRole, tc.share)
+		if rel != tc.want {
+			t.Errorf("%d: %s relation = %s, want %s", i, tc.p.Role, rel, tc.want)
+			continue
+		}
+		for _, f := range []struct {
+			field string
+			want  Level
+		}{{FieldPhone, tc.phone}, {FieldIDNumber, tc.idNumber}, {FieldNotes, tc.notesLvl}} {
+			if got := tc.p.FieldLevel(f.field, rel); got != f.want {
+				t.Errorf("%d: %s sees %s at %s as %s, want %s", i, tc.p.Role, f.field, rel, got, f.want)
 			}
 		}
 	}
+	// Edit needs the update permission.
+	fin := principal(t, "finance")
+	if got := fin.FieldLevel(FieldAddress, RelFull); got != Readable {
+		t.Errorf("finance address = %s", got)
+	}
+	if err := support.CanSearch(FieldPhone); !errors.Is(err, ErrDenied) {
+		t.Errorf("support may search by phone: %v", err)
+	}
+	if err := support.CanSearch(FieldName); err != nil {
+		t.Errorf("support may not search by name: %v", err)
+	}
+}
+
+func TestPermissionsAndPolicies(t *testing.T) {
 	if _, err := ParsePermissions("read fly"); err == nil {
 		t.Fatal("unknown permission accepted")
 	}
+	if ps, err := ParsePermissions("read, export read"); err != nil || !slices.Equal(ps, []Permission{Read, Export}) {
+		t.Fatalf("ParsePermissions = %v, %v", ps, err)
+	}
 	if _, err := NewPrincipal("u", "user:u", store.Role{Name: "x", Permissions: "read sudo"}); err == nil {
 		t.Fatal("role with unknown permission accepted")
+	}
+	for _, bad := range []string{`{"salary":"read"}`, `{"phone":"peek"}`, `[1]`} {
+		if _, err := ParseFieldPolicy(bad); err == nil {
+			t.Errorf("field policy %s accepted", bad)
+		}
+	}
+	m, err := ParseFieldPolicy(FormatFieldPolicy(map[string]Level{FieldPhone: Masked, FieldName: Editable, FieldNotes: Hidden}))
+	if err != nil || len(m) != 2 || m[FieldPhone] != Masked || m[FieldName] != Editable {
+		t.Fatalf("round trip = %v, %v", m, err)
+	}
+	for _, tc := range []struct {
+		roles []store.Role
+		ok    bool
+	}{
+		{[]store.Role{{Name: "a"}, {Name: "b", Parent: "a"}}, true},
+		{[]store.Role{{Name: "a", Parent: "b"}, {Name: "b", Parent: "a"}}, false},
+		{[]store.Role{{Name: "a", Parent: "a"}}, false},
+		{[]store.Role{{Name: "a", Parent: "ghost"}}, false},
+	} {
+		if err := ValidateHierarchy(tc.roles); (err == nil) != tc.ok {
+			t.Errorf("ValidateHierarchy(%+v) = %v", tc.roles, err)
+		}
+	}
+	if got := Descendants([]store.Role{{Name: "a", Parent: "b"}, {Name: "b", Parent: "a"}}, "a"); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("Descendants on a cycle = %v", got)
 	}
 }
 
@@ -103,7 +236,7 @@ func TestOwnerOnCreate(t *testing.T) {
 			}
 		})
 	}
-	if CanReassign(sales) == nil || CanReassign(manager) != nil {
+	if CanReassign(sales, RelFull) == nil || CanReassign(manager, RelFull) != nil || CanReassign(manager, RelShareEdit) == nil {
 		t.Fatal("reassign rule")
 	}
 }

@@ -14,15 +14,28 @@ import (
 	"github.com/custos/custos/internal/store"
 )
 
-// visibleCustomer loads the customer row in scope or returns store.ErrNotFound.
-func visibleCustomer(ctx context.Context, tx *store.Tx, p access.Principal, id string) (store.Customer, error) {
-	return tx.GetCustomer(ctx, access.CustomerScope(p), id)
+// reachFor loads a customer p reaches with at least relation min (for the
+// purpose what, named in a refusal); lock takes the row lock of a write.
+func (s *Service) reachFor(ctx context.Context, tx *store.Tx, p access.Principal, id string, min access.Relation, what string, lock bool) (store.Customer, access.Relation, error) {
+	r, rel, err := s.reach(ctx, tx, p, id, s.now(), lock)
+	if err != nil {
+		return store.Customer{}, rel, err
+	}
+	return r, rel, needRelation(rel, min, what)
 }
 
-// lockVisibleCustomer is visibleCustomer for the write paths: the row stays
-// locked (PostgreSQL) until the change commits.
-func lockVisibleCustomer(ctx context.Context, tx *store.Tx, p access.Principal, id string) (store.Customer, error) {
-	return tx.LockCustomer(ctx, access.CustomerScope(p), id)
+// denyOr maps the errors of a guarded action: not found and refusals are
+// audited denials, anything else passes through mapStoreErr.
+func (s *Service) denyOr(ctx context.Context, p access.Principal, action, objType, id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return s.deny(ctx, p, action, objType, id, ErrNotFound)
+	case errors.Is(err, access.ErrDenied):
+		return s.deny(ctx, p, action, objType, id, err)
+	}
+	return mapStoreErr(err)
 }
 
 func (s *Service) openContact(ctx context.Context, tx *store.Tx, r store.Contact) (Contact, error) {
@@ -97,14 +110,20 @@ func (s *Service) CreateContact(ctx context.Context, p access.Principal, custome
 		return Contact{}, s.deny(ctx, p, action, "customer", customerID, err)
 	}
 	var c Contact
-	if _, err := applyContact(&c, in, true); err != nil {
+	set, err := applyContact(&c, in, true)
+	if err != nil {
 		return Contact{}, err
 	}
 	now := s.now().UTC()
 	c.ID, c.CustomerID, c.CreatedAt, c.UpdatedAt, c.Version = newID(), customerID, now, now, 1
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		cust, err := lockVisibleCustomer(ctx, tx, p, customerID)
+	var rel access.Relation
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		cust, relation, err := s.reachFor(ctx, tx, p, customerID, access.RelShareEdit, "adding a contact to", true)
 		if err != nil {
+			return err
+		}
+		rel = relation
+		if err := checkEditable(p, rel, set, true); err != nil {
 			return err
 		}
 		if err := s.writeContact(ctx, tx, cust, c, true, 1); err != nil {
@@ -115,10 +134,10 @@ func (s *Service) CreateContact(ctx context.Context, p access.Principal, custome
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Contact{}, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
+	if err != nil {
+		return Contact{}, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	return c, mapStoreErr(err)
+	return viewContact(p, rel, c), nil
 }
 
 // ListContacts returns a visible customer's contacts.
@@ -129,7 +148,8 @@ func (s *Service) ListContacts(ctx context.Context, p access.Principal, customer
 	}
 	out := []Contact{}
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		if _, err := visibleCustomer(ctx, tx, p, customerID); err != nil {
+		_, rel, err := s.reachFor(ctx, tx, p, customerID, access.RelPool, "", false)
+		if err != nil {
 			return err
 		}
 		rows, err := tx.ListContacts(ctx, customerID)
@@ -141,15 +161,12 @@ func (s *Service) ListContacts(ctx context.Context, p access.Principal, customer
 			if err != nil {
 				return err
 			}
-			out = append(out, c)
+			out = append(out, viewContact(p, rel, c))
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
-	}
 	if err != nil {
-		return nil, err
+		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
 	ids := make([]string, len(out))
 	for i, c := range out {
@@ -168,18 +185,22 @@ func (s *Service) GetContact(ctx context.Context, p access.Principal, id string)
 	}
 	var c Contact
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		r, err := tx.GetContact(ctx, access.CustomerScope(p), id)
+		r, err := tx.GetContact(ctx, access.CustomerScope(p, s.now()), id)
 		if err != nil {
 			return err
 		}
-		c, err = s.openContact(ctx, tx, r)
-		return err
+		_, rel, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelPool, "", false)
+		if err != nil {
+			return err
+		}
+		if c, err = s.openContact(ctx, tx, r); err != nil {
+			return err
+		}
+		c = viewContact(p, rel, c)
+		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Contact{}, s.deny(ctx, p, action, "contact", id, ErrNotFound)
-	}
 	if err != nil {
-		return Contact{}, err
+		return Contact{}, s.denyOr(ctx, p, action, "contact", id, err)
 	}
 	return c, audit.RecordAlone(ctx, s.db, s.now(), event(p, action, "contact", id))
 }
@@ -191,12 +212,18 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 		return Contact{}, s.deny(ctx, p, action, "contact", id, err)
 	}
 	var c Contact
+	var rel access.Relation
 	now := s.now().UTC()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		r, err := tx.GetContact(ctx, access.CustomerScope(p), id)
+		r, err := tx.GetContact(ctx, access.CustomerScope(p, now), id)
 		if err != nil {
 			return err
 		}
+		cust, relation, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelShareEdit, "changing a contact of", true)
+		if err != nil {
+			return err
+		}
+		rel = relation
 		if ifVersion > 0 && ifVersion != r.Version {
 			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
 		}
@@ -207,8 +234,7 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 		if err != nil || len(changed) == 0 {
 			return err
 		}
-		cust, err := lockVisibleCustomer(ctx, tx, p, r.CustomerID)
-		if err != nil {
+		if err := checkEditable(p, rel, changed, false); err != nil {
 			return err
 		}
 		c.UpdatedAt = now
@@ -221,20 +247,20 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Contact{}, s.deny(ctx, p, action, "contact", id, ErrNotFound)
+	if err != nil {
+		return Contact{}, s.denyOr(ctx, p, action, "contact", id, err)
 	}
-	return c, mapStoreErr(err)
+	return viewContact(p, rel, c), nil
 }
 
 // DeleteContact soft-deletes a visible contact.
 func (s *Service) DeleteContact(ctx context.Context, p access.Principal, id string) error {
-	return s.softDelete(ctx, p, "contact.delete", "contact", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
-		r, err := tx.GetContact(ctx, scope, id)
+	return s.softDelete(ctx, p, "contact.delete", "contact", id, func(tx *store.Tx, now time.Time) error {
+		r, err := tx.GetContact(ctx, access.CustomerScope(p, now), id)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.LockCustomer(ctx, scope, r.CustomerID); err != nil {
+		if _, _, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelShareEdit, "deleting a contact of", true); err != nil {
 			return err
 		}
 		return tx.SoftDeleteContact(ctx, id, now)
@@ -354,8 +380,12 @@ func (s *Service) CreateInteraction(ctx context.Context, p access.Principal, cus
 	now := s.now().UTC()
 	it.ID, it.CustomerID, it.CreatedBy, it.CreatedAt, it.UpdatedAt, it.Version = newID(), customerID, p.Actor, now, now, 1
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		cust, err := lockVisibleCustomer(ctx, tx, p, customerID)
+		cust, _, err := s.reachFor(ctx, tx, p, customerID, access.RelShareEdit, "following up", true)
 		if err != nil {
+			return err
+		}
+		// A follow-up restarts the customer's pool clock.
+		if err := tx.TouchCustomerActivity(ctx, customerID, now); err != nil {
 			return err
 		}
 		if err := s.checkContactOf(ctx, tx, it.ContactID, customerID); err != nil {
@@ -369,10 +399,7 @@ func (s *Service) CreateInteraction(ctx context.Context, p access.Principal, cus
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Interaction{}, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
-	}
-	return it, mapStoreErr(err)
+	return it, s.denyOr(ctx, p, action, "customer", customerID, err)
 }
 
 // ListInteractions returns a visible customer's timeline, newest first.
@@ -383,7 +410,8 @@ func (s *Service) ListInteractions(ctx context.Context, p access.Principal, cust
 	}
 	out := []Interaction{}
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		if _, err := visibleCustomer(ctx, tx, p, customerID); err != nil {
+		_, rel, err := s.reachFor(ctx, tx, p, customerID, access.RelShareRead, "reading the history of", false)
+		if err != nil {
 			return err
 		}
 		rows, err := tx.ListInteractions(ctx, customerID, 1000)
@@ -395,15 +423,12 @@ func (s *Service) ListInteractions(ctx context.Context, p access.Principal, cust
 			if err != nil {
 				return err
 			}
-			out = append(out, it)
+			out = append(out, viewInteraction(p, rel, it))
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.deny(ctx, p, action, "customer", customerID, ErrNotFound)
-	}
 	if err != nil {
-		return nil, err
+		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
 	ev := event(p, action, "customer", customerID)
 	ev.Details = map[string]any{"count": len(out)}
@@ -417,12 +442,18 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 		return Interaction{}, s.deny(ctx, p, action, "interaction", id, err)
 	}
 	var it Interaction
+	var rel access.Relation
 	now := s.now().UTC()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		r, err := tx.GetInteraction(ctx, access.CustomerScope(p), id)
+		r, err := tx.GetInteraction(ctx, access.CustomerScope(p, now), id)
 		if err != nil {
 			return err
 		}
+		cust, relation, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelShareEdit, "changing the history of", true)
+		if err != nil {
+			return err
+		}
+		rel = relation
 		if ifVersion > 0 && ifVersion != r.Version {
 			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
 		}
@@ -433,11 +464,12 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 		if err != nil || len(changed) == 0 {
 			return err
 		}
-		if err := s.checkContactOf(ctx, tx, it.ContactID, r.CustomerID); err != nil {
-			return err
+		if slices.Contains(changed, "summary") {
+			if err := checkEditable(p, rel, []string{"summary"}, false); err != nil {
+				return err
+			}
 		}
-		cust, err := lockVisibleCustomer(ctx, tx, p, r.CustomerID)
-		if err != nil {
+		if err := s.checkContactOf(ctx, tx, it.ContactID, r.CustomerID); err != nil {
 			return err
 		}
 		it.UpdatedAt = now
@@ -450,20 +482,20 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Interaction{}, s.deny(ctx, p, action, "interaction", id, ErrNotFound)
+	if err != nil {
+		return Interaction{}, s.denyOr(ctx, p, action, "interaction", id, err)
 	}
-	return it, mapStoreErr(err)
+	return viewInteraction(p, rel, it), nil
 }
 
 // DeleteInteraction soft-deletes a visible interaction.
 func (s *Service) DeleteInteraction(ctx context.Context, p access.Principal, id string) error {
-	return s.softDelete(ctx, p, "interaction.delete", "interaction", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
-		r, err := tx.GetInteraction(ctx, scope, id)
+	return s.softDelete(ctx, p, "interaction.delete", "interaction", id, func(tx *store.Tx, now time.Time) error {
+		r, err := tx.GetInteraction(ctx, access.CustomerScope(p, now), id)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.LockCustomer(ctx, scope, r.CustomerID); err != nil {
+		if _, _, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelShareEdit, "deleting the history of", true); err != nil {
 			return err
 		}
 		return tx.SoftDeleteInteraction(ctx, id, now)

@@ -83,11 +83,7 @@ func (e *env) user(email, role string) access.Principal {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	roles, err := e.n.Roles(e.ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	p, err := access.NewPrincipal(u.ID, "user:"+u.ID, roles[role])
+	p, err := e.n.CRM.Principal(e.ctx, access.Subject{UserID: u.ID, Actor: "user:" + u.ID, Role: role})
 	if err != nil {
 		e.t.Fatal(err)
 	}

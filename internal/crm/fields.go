@@ -98,23 +98,26 @@ func nonNil(l *[]string) {
 }
 
 // softDelete is the guarded path of every delete: permission, then del
-// (which must find the record inside scope), then the audit event, in one
+// (which must reach the record and may refuse), then the audit event, in one
 // transaction.
 func (s *Service) softDelete(ctx context.Context, p access.Principal, action, objType, id string,
-	del func(tx *store.Tx, scope store.Scope, now time.Time) error) error {
+	del func(tx *store.Tx, now time.Time) error) error {
 	if err := access.Require(p, access.Delete); err != nil {
 		return s.deny(ctx, p, action, objType, id, err)
 	}
 	now := s.now().UTC()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		if err := del(tx, access.CustomerScope(p), now); err != nil {
+		if err := del(tx, now); err != nil {
 			return err
 		}
 		_, err := audit.Record(ctx, tx, now, event(p, action, objType, id))
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return s.deny(ctx, p, action, objType, id, ErrNotFound)
+	case errors.Is(err, access.ErrDenied):
+		return s.deny(ctx, p, action, objType, id, err)
 	}
 	return mapStoreErr(err)
 }

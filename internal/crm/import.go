@@ -62,8 +62,13 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 	for _, r := range rows {
 		b := bundle{line: r.Line}
 		c := &b.customer
-		if _, err := applyCustomer(c, r.Fields, true); err != nil {
+		set, err := applyCustomer(c, r.Fields, true)
+		if err != nil {
 			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: shortErr(err)})
+			continue
+		}
+		if err := checkEditable(p, access.RelFull, set, true); err != nil {
+			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: err.Error()})
 			continue
 		}
 		if err := s.applyBundle(&b, r, p, now); err != nil {
@@ -80,7 +85,7 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 	}
 	// Owners must be active users: checked here, so a row naming a disabled
 	// one is reported with its line instead of failing a whole batch later.
-	valid, err := s.checkImportOwners(ctx, valid, &res)
+	valid, err := s.checkImportOwners(ctx, p, valid, &res)
 	if err != nil {
 		return res, err
 	}
@@ -95,8 +100,10 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 		end := min(start+batch, len(valid))
 		err := s.db.Write(ctx, func(tx *store.Tx) error {
 			for _, b := range valid[start:end] {
-				if err := checkOwner(ctx, tx, b.customer.OwnerID); err != nil {
-					return err
+				if b.customer.OwnerID != p.UserID {
+					if err := s.checkAssignee(ctx, tx, p, b.customer.OwnerID); err != nil {
+						return err
+					}
 				}
 				if err := s.insertBundle(ctx, tx, p, b, now); err != nil {
 					return err
@@ -128,17 +135,17 @@ func (s *Service) recordImport(ctx context.Context, p access.Principal, res Impo
 
 // checkImportOwners drops the rows whose owner is not an active user,
 // reporting each with its line.
-func (s *Service) checkImportOwners(ctx context.Context, rows []bundle, res *ImportResult) ([]bundle, error) {
+func (s *Service) checkImportOwners(ctx context.Context, p access.Principal, rows []bundle, res *ImportResult) ([]bundle, error) {
 	bad := map[string]error{}
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		for _, b := range rows {
 			id := b.customer.OwnerID
-			if _, seen := bad[id]; seen || id == "" {
+			if _, seen := bad[id]; seen || id == "" || id == p.UserID {
 				continue
 			}
-			err := checkOwner(ctx, tx, id)
+			err := s.checkAssignee(ctx, tx, p, id)
 			var ve *ValidationError
-			if err != nil && !errors.As(err, &ve) {
+			if err != nil && !errors.As(err, &ve) && !errors.Is(err, access.ErrDenied) {
 				return err
 			}
 			bad[id] = err

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ type Service struct {
 	cipher seal.Cipher
 	now    func() time.Time
 	log    *slog.Logger
+	env    func(string) (string, bool)
 }
 
 // Options configure a Service.
@@ -46,6 +48,9 @@ type Options struct {
 	Cipher seal.Cipher
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Env looks up CUSTOS_* overrides of settings (nil: the process
+	// environment).
+	Env func(string) (string, bool)
 }
 
 // New returns the guarded path over db with keys kr.
@@ -59,7 +64,10 @@ func New(db *store.DB, kr *keys.Keyring, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: db, keys: kr, cipher: o.Cipher, now: o.Now, log: o.Logger}
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	return &Service{db: db, keys: kr, cipher: o.Cipher, now: o.Now, log: o.Logger, env: o.Env}
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -181,6 +189,7 @@ func (s *Service) openCustomer(ctx context.Context, tx *store.Tx, r store.Custom
 		Name: o.str("name", r.Name), Phones: o.list("phones", r.Phones), Emails: o.list("emails", r.Emails),
 		Address: o.str("address", r.Address), IDNumber: o.str("id_number", r.IDNumber), Tags: o.list("tags", r.Tags),
 		Notes: o.str("notes", r.Notes), CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+		Hidden: r.Hidden, LastActivityAt: r.LastActivityAt,
 	}
 	if o.err != nil {
 		return Customer{}, o.err
@@ -207,6 +216,7 @@ func (s *Service) sealCustomer(dk seal.Key, c Customer) (store.Customer, error) 
 		KeyVersion: dk.Version, Name: z.str("name", c.Name), Phones: z.list("phones", c.Phones), Emails: z.list("emails", c.Emails),
 		Address: z.str("address", c.Address), IDNumber: z.str("id_number", c.IDNumber), Tags: z.list("tags", c.Tags),
 		Notes: z.str("notes", c.Notes), CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+		Hidden: c.Hidden, LastActivityAt: c.LastActivityAt,
 	}
 	return r, z.err
 }
@@ -282,8 +292,60 @@ func applyCustomer(c *Customer, in CustomerFields, creating bool) ([]string, err
 	return p.changed, nil
 }
 
-// checkOwner verifies that ownerID names an enabled user.
-func checkOwner(ctx context.Context, tx *store.Tx, ownerID string) error {
+// CreateCustomer creates a customer with its own data key.
+func (s *Service) CreateCustomer(ctx context.Context, p access.Principal, in CustomerFields) (Customer, error) {
+	const action = "customer.create"
+	if err := access.Require(p, access.Create); err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	var c Customer
+	changed, err := applyCustomer(&c, in, true)
+	if err != nil {
+		return Customer{}, err
+	}
+	if err := checkEditable(p, access.RelFull, changed, true); err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	if in.Hidden != nil && *in.Hidden {
+		if err := access.Require(p, access.Hide); err != nil {
+			return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+		}
+		c.Hidden = true
+	}
+	owner, err := access.OwnerOnCreate(p, deref(in.OwnerID), in.OwnerID != nil)
+	if err != nil {
+		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	now := s.now().UTC()
+	c.ID, c.OwnerID, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Version, c.LastActivityAt = newID(), owner, p.Actor, now, now, 1, now
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if owner != p.UserID {
+			if err := s.checkAssignee(ctx, tx, p, owner); err != nil {
+				return err
+			}
+		}
+		return s.insertCustomer(ctx, tx, p, c, now)
+	})
+	if errors.Is(err, access.ErrDenied) {
+		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	if err != nil {
+		return Customer{}, mapStoreErr(err)
+	}
+	rel := access.RelationTo(p, c.OwnerID, p.Role, "")
+	if c.OwnerID != p.UserID {
+		rel = access.RelFull // p may assign: a superior or see-all
+		if !p.SeeAll && c.OwnerID == "" {
+			rel = access.RelPool
+		}
+	}
+	return viewCustomer(p, rel, c), nil
+}
+
+// checkAssignee verifies that ownerID ("" is the pool) may receive customers
+// from p: an enabled user, and for a principal who does not see everything,
+// one at or below it in the hierarchy (a manager assigns within the team).
+func (s *Service) checkAssignee(ctx context.Context, tx *store.Tx, p access.Principal, ownerID string) error {
 	if ownerID == "" {
 		return nil
 	}
@@ -294,35 +356,13 @@ func checkOwner(ctx context.Context, tx *store.Tx, ownerID string) error {
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
 		return &ValidationError{Fields: []FieldError{{Field: "owner_id", Message: "no such active user"}}}
 	}
-	return err
-}
-
-// CreateCustomer creates a customer with its own data key.
-func (s *Service) CreateCustomer(ctx context.Context, p access.Principal, in CustomerFields) (Customer, error) {
-	const action = "customer.create"
-	if err := access.Require(p, access.Create); err != nil {
-		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
-	}
-	var c Customer
-	if _, err := applyCustomer(&c, in, true); err != nil {
-		return Customer{}, err
-	}
-	owner, err := access.OwnerOnCreate(p, deref(in.OwnerID), in.OwnerID != nil)
 	if err != nil {
-		return Customer{}, s.deny(ctx, p, action, "customer", "", err)
+		return err
 	}
-	now := s.now().UTC()
-	c.ID, c.OwnerID, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Version = newID(), owner, p.Actor, now, now, 1
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		if err := checkOwner(ctx, tx, owner); err != nil {
-			return err
-		}
-		return s.insertCustomer(ctx, tx, p, c, now)
-	})
-	if err != nil {
-		return Customer{}, mapStoreErr(err)
+	if !p.SeeAll && u.ID != p.UserID && !slices.Contains(p.Below, u.Role) {
+		return fmt.Errorf("%w: you may assign customers only to yourself and to people below you", access.ErrDenied)
 	}
-	return c, nil
+	return nil
 }
 
 func (s *Service) insertCustomer(ctx context.Context, tx *store.Tx, p access.Principal, c Customer, now time.Time) error {
@@ -368,8 +408,10 @@ func deref(s *string) string {
 	return *s
 }
 
-// GetCustomer returns one customer in the principal's scope. A customer
-// outside the scope is ErrNotFound, exactly like a missing one.
+// GetCustomer returns one customer in the principal's scope, as its field
+// policy lets it see the customer. A customer outside the scope (hidden
+// ones included, for a principal without view_hidden) is ErrNotFound,
+// exactly like a missing one.
 func (s *Service) GetCustomer(ctx context.Context, p access.Principal, id string) (Customer, error) {
 	const action = "customer.view"
 	if err := access.Require(p, access.Read); err != nil {
@@ -377,12 +419,15 @@ func (s *Service) GetCustomer(ctx context.Context, p access.Principal, id string
 	}
 	var c Customer
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		r, err := tx.GetCustomer(ctx, access.CustomerScope(p), id)
+		r, rel, err := s.reach(ctx, tx, p, id, s.now(), false)
 		if err != nil {
 			return err
 		}
-		c, err = s.openCustomer(ctx, tx, r)
-		return err
+		if c, err = s.openCustomer(ctx, tx, r); err != nil {
+			return err
+		}
+		c = viewCustomer(p, rel, c)
+		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return Customer{}, s.deny(ctx, p, action, "customer", id, ErrNotFound)
@@ -390,31 +435,37 @@ func (s *Service) GetCustomer(ctx context.Context, p access.Principal, id string
 	if err != nil {
 		return Customer{}, err
 	}
-	if err := audit.RecordAlone(ctx, s.db, s.now(), event(p, action, "customer", id)); err != nil {
+	ev := event(p, action, "customer", id)
+	ev.Details = map[string]any{"access": c.Access, "masked": c.MaskedFields}
+	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
 		return Customer{}, err
 	}
 	return c, nil
 }
 
 // UpdateCustomer applies a patch. ifVersion > 0 makes it conditional on the
-// stored version (optimistic concurrency, HTTP If-Match).
+// stored version (optimistic concurrency, HTTP If-Match). Changing the
+// owner needs assign, hiding needs hide; every field changed must be
+// editable for the principal on this record.
 func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id string, in CustomerFields, ifVersion int64) (Customer, error) {
 	const action = "customer.update"
-	if err := access.Require(p, access.Update); err != nil {
+	if err := access.Require(p, access.Update); err != nil && in.OwnerID == nil && in.Hidden == nil {
 		return Customer{}, s.deny(ctx, p, action, "customer", id, err)
 	}
-	if in.OwnerID != nil {
-		if err := access.CanReassign(p); err != nil {
+	if in.Hidden != nil {
+		if err := access.Require(p, access.Hide); err != nil {
 			return Customer{}, s.deny(ctx, p, action, "customer", id, err)
 		}
 	}
 	var c Customer
+	var rel access.Relation
 	now := s.now().UTC()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		r, err := tx.GetCustomer(ctx, access.CustomerScope(p), id)
+		r, relation, err := s.reach(ctx, tx, p, id, now, true)
 		if err != nil {
 			return err
 		}
+		rel = relation
 		if ifVersion > 0 && r.Version != ifVersion {
 			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
 		}
@@ -425,12 +476,43 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 		if err != nil {
 			return err
 		}
-		if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
-			if err := checkOwner(ctx, tx, *in.OwnerID); err != nil {
+		if len(changed) > 0 {
+			if err := access.Require(p, access.Update); err != nil {
 				return err
 			}
+			if err := needRelation(rel, access.RelShareEdit, "changing"); err != nil {
+				return err
+			}
+			if err := checkEditable(p, rel, changed, false); err != nil {
+				return err
+			}
+		}
+		row := r
+		if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
+			if err := access.CanReassign(p, rel); err != nil {
+				return err
+			}
+			if err := s.checkAssignee(ctx, tx, p, *in.OwnerID); err != nil {
+				return err
+			}
+			if c.OwnerID != "" {
+				row.PreviousOwnerID = c.OwnerID
+			}
+			row.ReleasedAt = nil
+			if *in.OwnerID == "" {
+				t := now
+				row.ReleasedAt = &t
+			}
+			row.PoolWarnedAt, c.LastActivityAt = nil, now
 			c.OwnerID = *in.OwnerID
 			changed = append(changed, "owner_id")
+		}
+		if in.Hidden != nil && *in.Hidden != c.Hidden {
+			if err := needRelation(rel, access.RelFull, "hiding"); err != nil {
+				return err
+			}
+			c.Hidden = *in.Hidden
+			changed = append(changed, "hidden")
 		}
 		if len(changed) == 0 {
 			return nil
@@ -440,12 +522,12 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 			return err
 		}
 		c.UpdatedAt = now
-		row, err := s.sealCustomer(dk, c)
+		sealed, err := s.sealCustomer(dk, c)
 		if err != nil {
 			return err
 		}
-		row.Version = r.Version
-		if err := tx.UpdateCustomer(ctx, row); err != nil {
+		sealed.Version, sealed.PoolWarnedAt, sealed.PreviousOwnerID, sealed.ReleasedAt = r.Version, row.PoolWarnedAt, row.PreviousOwnerID, row.ReleasedAt
+		if err := tx.UpdateCustomer(ctx, sealed); err != nil {
 			return err
 		}
 		c.Version = r.Version + 1
@@ -454,22 +536,37 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 		}
 		ev := event(p, action, "customer", id)
 		ev.Details = map[string]any{"fields": changed}
+		if slices.Contains(changed, "owner_id") {
+			ev.Details["owner_id"] = c.OwnerID
+			ev.Details["previous_owner_id"] = r.OwnerID
+		}
+		if slices.Contains(changed, "hidden") {
+			ev.Details["hidden"] = c.Hidden
+		}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return Customer{}, s.deny(ctx, p, action, "customer", id, ErrNotFound)
-	}
-	if err != nil {
+	case errors.Is(err, access.ErrDenied):
+		return Customer{}, s.deny(ctx, p, action, "customer", id, err)
+	case err != nil:
 		return Customer{}, mapStoreErr(err)
 	}
-	return c, nil
+	// Shown as p reached it before the change: nothing p could not see.
+	return viewCustomer(p, rel, c), nil
 }
 
-// DeleteCustomer soft-deletes a customer.
+// DeleteCustomer soft-deletes a customer: its owner, the owner's superiors
+// or a see-all principal with the delete permission.
 func (s *Service) DeleteCustomer(ctx context.Context, p access.Principal, id string) error {
-	return s.softDelete(ctx, p, "customer.delete", "customer", id, func(tx *store.Tx, scope store.Scope, now time.Time) error {
-		if _, err := tx.LockCustomer(ctx, scope, id); err != nil {
+	return s.softDelete(ctx, p, "customer.delete", "customer", id, func(tx *store.Tx, now time.Time) error {
+		_, rel, err := s.reach(ctx, tx, p, id, now, true)
+		if err != nil {
+			return err
+		}
+		if err := needRelation(rel, access.RelFull, "deleting"); err != nil {
 			return err
 		}
 		return tx.SoftDeleteCustomer(ctx, id, now)
@@ -516,7 +613,21 @@ func (s *Service) plan(p access.Principal, lq ListQuery) (searchPlan, error) {
 	case limit < 0 || limit > MaxPageSize:
 		fe.addf("limit", "must be between 1 and %d", MaxPageSize)
 	}
-	q := store.CustomerQuery{Scope: access.CustomerScope(p), OwnerID: lq.OwnerID, Before: before, Limit: limit}
+	q := store.CustomerQuery{Scope: access.CustomerScope(p, s.now()), OwnerID: lq.OwnerID, Before: before, Limit: limit, PoolOnly: lq.Pool}
+	switch lq.Hidden {
+	case "":
+		q.Scope.Hidden = store.HiddenExclude
+	case "include", "only":
+		if err := access.Require(p, access.ViewHidden); err != nil {
+			return searchPlan{}, err
+		}
+		q.Scope.Hidden = store.HiddenInclude
+		if lq.Hidden == "only" {
+			q.Scope.Hidden = store.HiddenOnly
+		}
+	default:
+		fe.addf("hidden", `must be "include" or "only"`)
+	}
 	for _, f := range []struct {
 		name string
 		in   string
@@ -565,6 +676,47 @@ func (s *Service) plan(p access.Principal, lq ListQuery) (searchPlan, error) {
 	if err := fe.err(); err != nil {
 		return searchPlan{}, err
 	}
+	// A search or filter may only probe fields the principal may read, so a
+	// blind-index match cannot confirm a hidden or masked value. Contact
+	// fields of pool customers are masked until claimed: a probe by them
+	// leaves the pool out, unless p sees everything anyway.
+	//
+	// A query has its first reading (email, else phone, else ID number,
+	// else name) and possibly further ones (digits may be a phone and an ID
+	// number). The first reading must be a field p may read, or the search
+	// is refused; a further reading on a field p may not read is dropped.
+	kept := alts[:0:0]
+	for i, alt := range alts {
+		var refuse error
+		for _, f := range probedFields(alt) {
+			if err := p.CanSearch(f); err != nil && refuse == nil {
+				refuse = err
+			}
+		}
+		if refuse != nil {
+			if i == 0 || (lq.Tag != "" && len(alts) == 1) {
+				return searchPlan{}, refuse
+			}
+			continue
+		}
+		kept = append(kept, alt)
+	}
+	if alts != nil {
+		alts = kept
+		if len(alts) == 0 {
+			return searchPlan{}, fmt.Errorf("%w: nothing this search looks for is readable for you", access.ErrDenied)
+		}
+	}
+	for _, alt := range alts {
+		for _, f := range probedFields(alt) {
+			if f != access.FieldName && f != access.FieldTags && !p.SeeAll {
+				if lq.Pool {
+					return searchPlan{}, fmt.Errorf("%w: search the public pool by name; its contact fields are masked until claimed", access.ErrDenied)
+				}
+				q.Scope.Pool = false
+			}
+		}
+	}
 	if alts != nil {
 		q.Terms = make([][][]byte, len(alts))
 		for i, alt := range alts {
@@ -573,6 +725,31 @@ func (s *Service) plan(p access.Principal, lq ListQuery) (searchPlan, error) {
 	}
 	plan.q = q
 	return plan, nil
+}
+
+// probedFields names the fields a search alternative's terms probe.
+func probedFields(alt []string) []string {
+	var out []string
+	add := func(f string) {
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	for _, t := range alt {
+		switch {
+		case strings.HasPrefix(t, "e:"):
+			add(access.FieldEmail)
+		case strings.HasPrefix(t, "t:"):
+			add(access.FieldPhone)
+		case strings.HasPrefix(t, "i:"):
+			add(access.FieldIDNumber)
+		case strings.HasPrefix(t, "g:"):
+			add(access.FieldTags)
+		default:
+			add(access.FieldName)
+		}
+	}
+	return out
 }
 
 // ListCustomers returns one page of the customers the principal may see,
@@ -586,6 +763,9 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 		return Page[Customer]{}, s.deny(ctx, p, action, "customer", "", err)
 	}
 	plan, err := s.plan(p, lq)
+	if errors.Is(err, access.ErrDenied) {
+		return Page[Customer]{}, s.deny(ctx, p, action, "customer", "", err)
+	}
 	if err != nil {
 		return Page[Customer]{}, err
 	}
@@ -596,15 +776,9 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			c, err := s.openCustomer(ctx, tx, r)
-			if err != nil {
-				return err
-			}
-			if plan.nameOnly && !normalize.MatchName(c.Name, plan.text) {
-				continue // a bigram false positive
-			}
-			page.Items = append(page.Items, c)
+		page.Items, err = s.openPage(ctx, tx, p, plan, rows)
+		if err != nil {
+			return err
 		}
 		if len(rows) == plan.q.Limit && len(rows) > 0 {
 			page.Next = encodeCursor(rows[len(rows)-1].ID)
@@ -638,6 +812,9 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 	}
 	lq.Cursor, lq.Limit = "", 0
 	plan, err := s.plan(p, lq)
+	if errors.Is(err, access.ErrDenied) {
+		return 0, s.deny(ctx, p, action, "customer", "", err)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -660,17 +837,8 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 			if rows, err = tx.ListCustomers(ctx, plan.q); err != nil {
 				return err
 			}
-			for _, r := range rows {
-				c, err := s.openCustomer(ctx, tx, r)
-				if err != nil {
-					return err
-				}
-				if plan.nameOnly && !normalize.MatchName(c.Name, plan.text) {
-					continue
-				}
-				page = append(page, c)
-			}
-			return nil
+			page, err = s.openPage(ctx, tx, p, plan, rows)
+			return err
 		})
 		if runErr == nil && len(page) > 0 {
 			ids := make([]string, len(page))
@@ -707,9 +875,98 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 	return n, runErr
 }
 
+// openPage decrypts a page of rows, drops bigram false positives (checked
+// on the plaintext name before masking) and applies p's field policy.
+func (s *Service) openPage(ctx context.Context, tx *store.Tx, p access.Principal, plan searchPlan, rows []store.Customer) ([]Customer, error) {
+	levels, err := shareLevels(ctx, tx, p, plan.q.Scope.Now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Customer, 0, len(rows))
+	for _, r := range rows {
+		c, err := s.openCustomer(ctx, tx, r)
+		if err != nil {
+			return nil, err
+		}
+		if plan.nameOnly && !normalize.MatchName(c.Name, plan.text) {
+			continue // a bigram false positive
+		}
+		rel := access.RelationTo(p, r.OwnerID, r.OwnerRole, levels[r.ID])
+		if rel == access.RelNone {
+			s.log.ErrorContext(ctx, "visibility predicate and relation disagree", "customer", r.ID, "role", p.Role)
+			continue
+		}
+		out = append(out, viewCustomer(p, rel, c))
+	}
+	return out, nil
+}
+
+// CountCustomers counts the customers the principal may see that match lq
+// (cursor and limit ignored): the same predicate as the list, so a count
+// never reveals what a list would not.
+func (s *Service) CountCustomers(ctx context.Context, p access.Principal, lq ListQuery) (int, error) {
+	const action = "customer.count"
+	if err := access.Require(p, access.Read); err != nil {
+		return 0, s.deny(ctx, p, action, "customer", "", err)
+	}
+	lq.Cursor, lq.Limit = "", 0
+	plan, err := s.plan(p, lq)
+	if errors.Is(err, access.ErrDenied) {
+		return 0, s.deny(ctx, p, action, "customer", "", err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if plan.nameOnly {
+		// Bigram matches need the plaintext check: count what a list returns.
+		n := 0
+		plan.q.Limit = 500
+		for {
+			var rows []store.Customer
+			var page []Customer
+			err := s.db.Read(ctx, func(tx *store.Tx) error {
+				var err error
+				if rows, err = tx.ListCustomers(ctx, plan.q); err != nil {
+					return err
+				}
+				page, err = s.openPage(ctx, tx, p, plan, rows)
+				return err
+			})
+			if err != nil {
+				return 0, err
+			}
+			n += len(page)
+			if len(rows) < plan.q.Limit {
+				break
+			}
+			plan.q.Before = rows[len(rows)-1].ID
+		}
+		return n, s.recordCount(ctx, p, lq, n)
+	}
+	var n int
+	err = s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		n, err = tx.CountCustomers(ctx, plan.q)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, s.recordCount(ctx, p, lq, n)
+}
+
+func (s *Service) recordCount(ctx context.Context, p access.Principal, lq ListQuery, n int) error {
+	ev := event(p, "customer.count", "customer", "")
+	ev.Details = map[string]any{"count": n, "search": lq.Q != "", "filters": filterNames(lq)}
+	return audit.RecordAlone(ctx, s.db, s.now(), ev)
+}
+
 func filterNames(lq ListQuery) []string {
 	var f []string
-	for _, x := range []struct{ n, v string }{{"owner_id", lq.OwnerID}, {"kind", lq.Kind}, {"level", lq.Level}, {"status", lq.Status}, {"tag", lq.Tag}} {
+	if lq.Pool {
+		f = append(f, "pool")
+	}
+	for _, x := range []struct{ n, v string }{{"owner_id", lq.OwnerID}, {"kind", lq.Kind}, {"level", lq.Level}, {"status", lq.Status}, {"tag", lq.Tag}, {"hidden", lq.Hidden}} {
 		if x.v != "" {
 			f = append(f, x.n)
 		}

@@ -82,6 +82,18 @@ type Customer struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Version   int64     `json:"version"`
+	// Hidden customers are absent for everyone without view_hidden.
+	Hidden bool `json:"hidden"`
+	// Access is how the viewer reaches the customer: full, shared-edit,
+	// shared-read or pool.
+	Access string `json:"access"`
+	// MaskedFields and HiddenFields name the fields the viewer's field
+	// policy masks (reveal unmasks one, audited) or hides.
+	MaskedFields []string `json:"masked_fields"`
+	HiddenFields []string `json:"hidden_fields"`
+	// LastActivityAt restarts with every interaction, claim and assignment:
+	// the pool's return clock.
+	LastActivityAt time.Time `json:"last_activity_at"`
 }
 
 // CustomerFields is the input for creating (nil = default) or patching
@@ -100,6 +112,7 @@ type CustomerFields struct {
 	Tags     *[]string
 	Notes    *string
 	OwnerID  *string // "" puts the customer in the public pool
+	Hidden   *bool   // hide or unhide (the hide permission)
 }
 
 // Contact is a decrypted contact.
@@ -160,7 +173,11 @@ type ListQuery struct {
 	Level   string
 	Status  string
 	Tag     string
-	Cursor  string
+	// Hidden selects hidden customers: "" leaves them out, "include" and
+	// "only" need the view_hidden permission.
+	Hidden string
+	Pool   bool // only customers in the public pool
+	Cursor string
 	Limit   int
 }
 

@@ -8,26 +8,60 @@ import (
 	"time"
 )
 
+// Hidden says how a scope treats hidden customers.
+type Hidden int
+
+// Hidden modes. The zero value excludes hidden customers.
+const (
+	HiddenExclude Hidden = iota // hidden customers are absent
+	HiddenInclude               // hidden and visible customers
+	HiddenOnly                  // only hidden customers
+)
+
 // Scope is the set of customers a principal may see, computed by
-// internal/access and applied here as a SQL predicate.
+// internal/access and applied here as a SQL predicate. A customer is in
+// scope when it is live, passes the Hidden mode, and is reached by one of
+// the grounds: All; owned by UserID; owned by a user holding one of
+// OwnerRoles; shared (in force at Now) with UserID or Role; or in the public
+// pool when Pool is set. The zero Scope reaches nothing.
 type Scope struct {
-	All    bool     // every customer
-	Owners []string // customers owned by these users
-	Pool   bool     // unowned customers (the public pool)
+	All        bool
+	UserID     string
+	Role       string
+	OwnerRoles []string
+	Pool       bool
+	Hidden     Hidden
+	Now        time.Time
 }
 
 // predicate returns the SQL condition on the customers alias a and its args.
 func (s Scope) predicate(a string) (string, []any) {
+	var args []any
+	hidden := ""
+	switch s.Hidden {
+	case HiddenExclude:
+		hidden = a + ".hidden = 0 AND "
+	case HiddenOnly:
+		hidden = a + ".hidden = 1 AND "
+	}
 	if s.All {
-		return "1=1", nil
+		return "(" + hidden + "1=1)", nil
 	}
 	var parts []string
-	var args []any
-	if len(s.Owners) > 0 {
-		parts = append(parts, a+".owner_id IN ("+placeholders(len(s.Owners))+")")
-		for _, o := range s.Owners {
-			args = append(args, o)
+	if s.UserID != "" {
+		parts = append(parts, a+".owner_id = ?")
+		args = append(args, s.UserID)
+	}
+	if len(s.OwnerRoles) > 0 {
+		parts = append(parts, a+".owner_id IN (SELECT u.id FROM users u WHERE u.role IN ("+placeholders(len(s.OwnerRoles))+"))")
+		for _, r := range s.OwnerRoles {
+			args = append(args, r)
 		}
+	}
+	if s.UserID != "" || s.Role != "" {
+		parts = append(parts, "EXISTS (SELECT 1 FROM shares s WHERE s.customer_id = "+a+".id AND s.revoked_at IS NULL"+
+			" AND (s.expires_at IS NULL OR s.expires_at > ?) AND (s.user_id = ? OR s.role = ?))")
+		args = append(args, Micros(s.Now), s.UserID, s.Role)
 	}
 	if s.Pool {
 		parts = append(parts, a+".owner_id IS NULL")
@@ -35,7 +69,7 @@ func (s Scope) predicate(a string) (string, []any) {
 	if len(parts) == 0 {
 		return "1=0", nil
 	}
-	return "(" + strings.Join(parts, " OR ") + ")", args
+	return "(" + hidden + "(" + strings.Join(parts, " OR ") + "))", args
 }
 
 // Customer is a stored customer. Byte fields are ciphertext.
@@ -60,20 +94,33 @@ type Customer struct {
 	UpdatedAt  time.Time
 	DeletedAt  *time.Time
 	Version    int64
+
+	Hidden          bool
+	LastActivityAt  time.Time // last interaction, claim or assignment
+	PoolWarnedAt    *time.Time
+	PreviousOwnerID string // who owned it before it went to the pool
+	ReleasedAt      *time.Time
+	OwnerRole       string // role of the owner (read only, "" in the pool)
 }
 
-const customerCols = `c.id, c.kind, c.owner_id, c.industry, c.level, c.source, c.status, c.key_version, c.name, c.phones, c.emails, c.address, c.id_number, c.tags, c.notes, c.created_by, c.created_at, c.updated_at, c.deleted_at, c.version`
+const customerCols = `c.id, c.kind, c.owner_id, c.industry, c.level, c.source, c.status, c.key_version, c.name, c.phones, c.emails, c.address, c.id_number, c.tags, c.notes, c.created_by, c.created_at, c.updated_at, c.deleted_at, c.version,
+	c.hidden, c.last_activity_at, c.pool_warned_at, c.previous_owner_id, c.released_at, COALESCE((SELECT u.role FROM users u WHERE u.id = c.owner_id), '')`
 
 func scanCustomer(s interface{ Scan(...any) error }) (Customer, error) {
 	var c Customer
 	var owner sql.NullString
 	var created, updated int64
-	var deleted sql.NullInt64
+	var deleted, warned, released sql.NullInt64
+	var hidden int
+	var activity int64
+	var prev sql.NullString
 	err := s.Scan(&c.ID, &c.Kind, &owner, &c.Industry, &c.Level, &c.Source, &c.Status, &c.KeyVersion,
-		&c.Name, &c.Phones, &c.Emails, &c.Address, &c.IDNumber, &c.Tags, &c.Notes, &c.CreatedBy, &created, &updated, &deleted, &c.Version)
+		&c.Name, &c.Phones, &c.Emails, &c.Address, &c.IDNumber, &c.Tags, &c.Notes, &c.CreatedBy, &created, &updated, &deleted, &c.Version,
+		&hidden, &activity, &warned, &prev, &released, &c.OwnerRole)
 	if err != nil {
 		return Customer{}, mapErr(err)
 	}
+	c.Hidden, c.LastActivityAt, c.PoolWarnedAt, c.PreviousOwnerID, c.ReleasedAt = hidden != 0, FromMicros(activity), timePtr(warned), prev.String, timePtr(released)
 	c.OwnerID = owner.String
 	c.CreatedAt, c.UpdatedAt = FromMicros(created), FromMicros(updated)
 	c.DeletedAt = timePtr(deleted)
@@ -82,10 +129,15 @@ func scanCustomer(s interface{ Scan(...any) error }) (Customer, error) {
 
 // InsertCustomer stores a new customer.
 func (tx *Tx) InsertCustomer(ctx context.Context, c Customer) error {
-	_, err := tx.exec(ctx, `INSERT INTO customers (id, kind, owner_id, industry, level, source, status, key_version, name, phones, emails, address, id_number, tags, notes, created_by, created_at, updated_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+	activity := c.LastActivityAt
+	if activity.IsZero() {
+		activity = c.CreatedAt
+	}
+	_, err := tx.exec(ctx, `INSERT INTO customers (id, kind, owner_id, industry, level, source, status, key_version, name, phones, emails, address, id_number, tags, notes, created_by, created_at, updated_at, version, hidden, last_activity_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 		c.ID, c.Kind, nullString(c.OwnerID), c.Industry, c.Level, c.Source, c.Status, c.KeyVersion,
-		c.Name, c.Phones, c.Emails, c.Address, c.IDNumber, c.Tags, c.Notes, c.CreatedBy, Micros(c.CreatedAt), Micros(c.UpdatedAt))
+		c.Name, c.Phones, c.Emails, c.Address, c.IDNumber, c.Tags, c.Notes, c.CreatedBy, Micros(c.CreatedAt), Micros(c.UpdatedAt),
+		boolInt(c.Hidden), Micros(activity))
 	return err
 }
 
@@ -102,28 +154,30 @@ type CustomerQuery struct {
 	Scope Scope
 	// Terms, when non-nil, restricts to customers matching any alternative;
 	// an alternative matches when every one of its blind-index terms does.
-	Terms   [][][]byte
-	OwnerID string // optional filter
-	Kind    string
-	Level   string
-	Status  string
-	Before  string // cursor: only ids below this one (results are newest first)
-	Limit   int    // 0: no limit
+	Terms    [][][]byte
+	OwnerID  string // optional filter
+	Kind     string
+	Level    string
+	Status   string
+	PoolOnly bool   // only customers in the public pool
+	Before   string // cursor: only ids below this one (results are newest first)
+	Limit    int    // 0: no limit
 }
 
-// ListCustomers returns live customers matching q, newest first.
-func (tx *Tx) ListCustomers(ctx context.Context, q CustomerQuery) ([]Customer, error) {
+// where builds the WHERE clause of q (without ordering or limit). ok is
+// false when q can match nothing (an empty set of search alternatives).
+func (q CustomerQuery) where() (clause string, args []any, ok bool, err error) {
 	pred, args := q.Scope.predicate("c")
 	var b strings.Builder
-	b.WriteString(`SELECT ` + customerCols + ` FROM customers c WHERE c.deleted_at IS NULL AND ` + pred)
+	b.WriteString(` WHERE c.deleted_at IS NULL AND ` + pred)
 	if q.Terms != nil {
 		if len(q.Terms) == 0 {
-			return nil, nil
+			return "", nil, false, nil
 		}
 		var alts []string
 		for _, alt := range q.Terms {
 			if len(alt) == 0 {
-				return nil, fmt.Errorf("store: empty search alternative")
+				return "", nil, false, fmt.Errorf("store: empty search alternative")
 			}
 			sel := make([]string, len(alt))
 			for i, term := range alt {
@@ -140,16 +194,28 @@ func (tx *Tx) ListCustomers(ctx context.Context, q CustomerQuery) ([]Customer, e
 			args = append(args, f.val)
 		}
 	}
+	if q.PoolOnly {
+		b.WriteString(" AND c.owner_id IS NULL")
+	}
 	if q.Before != "" {
 		b.WriteString(" AND c.id < ?")
 		args = append(args, q.Before)
 	}
-	b.WriteString(" ORDER BY c.id DESC")
+	return b.String(), args, true, nil
+}
+
+// ListCustomers returns live customers matching q, newest first.
+func (tx *Tx) ListCustomers(ctx context.Context, q CustomerQuery) ([]Customer, error) {
+	where, args, ok, err := q.where()
+	if err != nil || !ok {
+		return nil, err
+	}
+	query := `SELECT ` + customerCols + ` FROM customers c` + where + ` ORDER BY c.id DESC`
 	if q.Limit > 0 {
-		b.WriteString(" LIMIT ?")
+		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := tx.query(ctx, b.String(), args...)
+	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -165,14 +231,29 @@ func (tx *Tx) ListCustomers(ctx context.Context, q CustomerQuery) ([]Customer, e
 	return out, rows.Err()
 }
 
+// CountCustomers counts the live customers matching q (Before and Limit ignored).
+func (tx *Tx) CountCustomers(ctx context.Context, q CustomerQuery) (int, error) {
+	q.Before, q.Limit = "", 0
+	where, args, ok, err := q.where()
+	if err != nil || !ok {
+		return 0, err
+	}
+	var n int
+	err = tx.queryRow(ctx, `SELECT COUNT(*) FROM customers c`+where, args...).Scan(&n)
+	return n, mapErr(err)
+}
+
 // UpdateCustomer writes c if its stored version is still c.Version, and bumps
 // the version. ErrConflict when someone else changed it first.
 func (tx *Tx) UpdateCustomer(ctx context.Context, c Customer) error {
 	res, err := tx.exec(ctx, `UPDATE customers SET kind = ?, owner_id = ?, industry = ?, level = ?, source = ?, status = ?, key_version = ?,
-		name = ?, phones = ?, emails = ?, address = ?, id_number = ?, tags = ?, notes = ?, updated_at = ?, version = version + 1
+		name = ?, phones = ?, emails = ?, address = ?, id_number = ?, tags = ?, notes = ?, updated_at = ?, version = version + 1,
+		hidden = ?, last_activity_at = ?, pool_warned_at = ?, previous_owner_id = ?, released_at = ?
 		WHERE id = ? AND version = ? AND deleted_at IS NULL`,
 		c.Kind, nullString(c.OwnerID), c.Industry, c.Level, c.Source, c.Status, c.KeyVersion,
-		c.Name, c.Phones, c.Emails, c.Address, c.IDNumber, c.Tags, c.Notes, Micros(c.UpdatedAt), c.ID, c.Version)
+		c.Name, c.Phones, c.Emails, c.Address, c.IDNumber, c.Tags, c.Notes, Micros(c.UpdatedAt),
+		boolInt(c.Hidden), Micros(c.LastActivityAt), nullMicros(c.PoolWarnedAt), nullString(c.PreviousOwnerID), nullMicros(c.ReleasedAt),
+		c.ID, c.Version)
 	if err != nil {
 		return err
 	}
@@ -240,4 +321,100 @@ func (tx *Tx) LockCustomer(ctx context.Context, scope Scope, id string) (Custome
 		q += ` FOR UPDATE`
 	}
 	return scanCustomer(tx.queryRow(ctx, q, append([]any{id}, args...)...))
+}
+
+// OwnedCustomerIDs lists the live customers a user owns, oldest first.
+func (tx *Tx) OwnedCustomerIDs(ctx context.Context, userID string) ([]string, error) {
+	rows, err := tx.query(ctx, `SELECT id FROM customers WHERE owner_id = ? AND deleted_at IS NULL ORDER BY id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// CountOwned counts the live customers a user owns.
+func (tx *Tx) CountOwned(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := tx.queryRow(ctx, `SELECT COUNT(*) FROM customers WHERE owner_id = ? AND deleted_at IS NULL`, userID).Scan(&n)
+	return n, mapErr(err)
+}
+
+// Transfer moves a live customer from one owner to another ("" is the
+// public pool), restarting its pool clock. It fails with ErrNotFound unless
+// the customer is still owned by from ("" meaning the pool).
+func (tx *Tx) Transfer(ctx context.Context, id, from, to string, at time.Time) error {
+	set := `owner_id = ?, last_activity_at = ?, pool_warned_at = NULL, updated_at = ?, version = version + 1`
+	args := []any{nullString(to), Micros(at), Micros(at)}
+	if from != "" { // leaving an owner: remember whose it was, and when it went to the pool
+		var released any
+		if to == "" {
+			released = Micros(at)
+		}
+		set += `, previous_owner_id = ?, released_at = ?`
+		args = append(args, from, released)
+	}
+	cond := ` AND owner_id IS NULL`
+	args = append(args, id)
+	if from != "" {
+		cond = ` AND owner_id = ?`
+		args = append(args, from)
+	}
+	res, err := tx.exec(ctx, `UPDATE customers SET `+set+` WHERE id = ? AND deleted_at IS NULL`+cond, args...)
+	if err != nil {
+		return err
+	}
+	return affected(res)
+}
+
+// TouchCustomerActivity restarts a customer's pool clock.
+func (tx *Tx) TouchCustomerActivity(ctx context.Context, id string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE customers SET last_activity_at = ?, pool_warned_at = NULL WHERE id = ? AND deleted_at IS NULL`, Micros(at), id)
+	return err
+}
+
+// DormantCustomer is an owned customer whose pool clock has run.
+type DormantCustomer struct {
+	ID             string
+	OwnerID        string
+	Level          string
+	LastActivityAt time.Time
+	Warned         bool
+}
+
+// DormantCustomers lists owned live customers with no activity since before,
+// oldest activity first, at most limit.
+func (tx *Tx) DormantCustomers(ctx context.Context, before time.Time, limit int) ([]DormantCustomer, error) {
+	rows, err := tx.query(ctx, `SELECT id, owner_id, level, last_activity_at, pool_warned_at IS NOT NULL FROM customers
+		WHERE owner_id IS NOT NULL AND deleted_at IS NULL AND last_activity_at < ? ORDER BY last_activity_at, id LIMIT ?`, Micros(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DormantCustomer
+	for rows.Next() {
+		var d DormantCustomer
+		var at int64
+		var warned bool
+		if err := rows.Scan(&d.ID, &d.OwnerID, &d.Level, &at, &warned); err != nil {
+			return nil, err
+		}
+		d.LastActivityAt, d.Warned = FromMicros(at), warned
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// MarkPoolWarned records that the owner was warned of a return to the pool.
+func (tx *Tx) MarkPoolWarned(ctx context.Context, id string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE customers SET pool_warned_at = ? WHERE id = ?`, Micros(at), id)
+	return err
 }

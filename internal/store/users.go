@@ -6,49 +6,6 @@ import (
 	"time"
 )
 
-// Role is a stored role.
-type Role struct {
-	Name        string
-	SeeAll      bool
-	Permissions string // space-separated
-}
-
-// UpsertRole inserts a role or leaves an existing one untouched.
-func (tx *Tx) EnsureRole(ctx context.Context, r Role) error {
-	_, err := tx.exec(ctx, `INSERT INTO roles (name, see_all, permissions) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-		r.Name, boolInt(r.SeeAll), r.Permissions)
-	return err
-}
-
-// GetRole loads a role.
-func (tx *Tx) GetRole(ctx context.Context, name string) (Role, error) {
-	r := Role{Name: name}
-	var all int
-	err := tx.queryRow(ctx, `SELECT see_all, permissions FROM roles WHERE name = ?`, name).Scan(&all, &r.Permissions)
-	r.SeeAll = all != 0
-	return r, mapErr(err)
-}
-
-// Roles lists all roles.
-func (tx *Tx) Roles(ctx context.Context) ([]Role, error) {
-	rows, err := tx.query(ctx, `SELECT name, see_all, permissions FROM roles ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Role
-	for rows.Next() {
-		var r Role
-		var all int
-		if err := rows.Scan(&r.Name, &all, &r.Permissions); err != nil {
-			return nil, err
-		}
-		r.SeeAll = all != 0
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // User is a stored user; Email and Name are sealed.
 type User struct {
 	ID           string

@@ -292,7 +292,7 @@ func (s *Server) authenticate(next authedHandler) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		p, err := access.NewPrincipal(id.User.ID, id.Actor(), id.Role)
+		p, err := s.crm.Principal(ctx, access.Subject{UserID: id.User.ID, Actor: id.Actor(), Role: id.User.Role})
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -89,9 +89,9 @@ func testContacts(t *testing.T, db *store.DB) {
 		visible bool // k1 (customer owned by a)
 	}{
 		{"all", store.Scope{All: true}, true},
-		{"owner", store.Scope{Owners: []string{a}}, true},
-		{"owners incl. owner", store.Scope{Owners: []string{b, a}}, true},
-		{"other owner", store.Scope{Owners: []string{b}}, false},
+		{"owner", store.Scope{UserID: a}, true},
+		{"owners by role", store.Scope{OwnerRoles: []string{memberRole}}, true},
+		{"other owner", store.Scope{UserID: b}, false},
 		{"pool", store.Scope{Pool: true}, false},
 		{"empty", store.Scope{}, false},
 	}
@@ -259,8 +259,8 @@ func testInteractions(t *testing.T, db *store.DB) {
 		visible bool
 	}{
 		{"all", store.Scope{All: true}, true},
-		{"owner", store.Scope{Owners: []string{a}}, true},
-		{"other owner", store.Scope{Owners: []string{b}}, false},
+		{"owner", store.Scope{UserID: a}, true},
+		{"other owner", store.Scope{UserID: b}, false},
 		{"pool", store.Scope{Pool: true}, false},
 		{"empty", store.Scope{}, false},
 	} {

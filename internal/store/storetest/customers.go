@@ -54,6 +54,12 @@ func insertCustomers(t *testing.T, db *store.DB, cs ...store.Customer) {
 func stored(c store.Customer) store.Customer {
 	c.Version = 1
 	c.DeletedAt = nil
+	if c.LastActivityAt.IsZero() {
+		c.LastActivityAt = c.CreatedAt
+	}
+	if c.OwnerID != "" {
+		c.OwnerRole = memberRole
+	}
 	return c
 }
 
@@ -127,15 +133,16 @@ func testCustomerScope(t *testing.T, db *store.DB) {
 		visible []store.Customer
 	}{
 		{"all", store.Scope{All: true}, []store.Customer{ofA, ofB, ofC, pool}},
-		{"all overrides owners", store.Scope{All: true, Owners: []string{a}}, []store.Customer{ofA, ofB, ofC, pool}},
-		{"one owner", store.Scope{Owners: []string{a}}, []store.Customer{ofA}},
-		{"two owners", store.Scope{Owners: []string{a, c}}, []store.Customer{ofA, ofC}},
-		{"owner without customers", store.Scope{Owners: []string{newID()}}, nil},
+		{"all overrides owner", store.Scope{All: true, UserID: a}, []store.Customer{ofA, ofB, ofC, pool}},
+		{"one owner", store.Scope{UserID: a}, []store.Customer{ofA}},
+		{"owners by role", store.Scope{OwnerRoles: []string{memberRole}}, []store.Customer{ofA, ofB, ofC}},
+		{"owners by another role", store.Scope{OwnerRoles: []string{"nobody-holds-this"}}, nil},
+		{"owner without customers", store.Scope{UserID: newID()}, nil},
 		{"pool", store.Scope{Pool: true}, []store.Customer{pool}},
-		{"owner and pool", store.Scope{Owners: []string{b}, Pool: true}, []store.Customer{ofB, pool}},
+		{"owner and pool", store.Scope{UserID: b, Pool: true}, []store.Customer{ofB, pool}},
 		{"empty scope", store.Scope{}, nil},
-		{"empty owner list", store.Scope{Owners: []string{}}, nil},
-		{"empty owner id", store.Scope{Owners: []string{""}}, nil},
+		{"empty owner role list", store.Scope{OwnerRoles: []string{}}, nil},
+		{"role without shares", store.Scope{Role: memberRole}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,10 +291,10 @@ func testListCustomersFilters(t *testing.T, db *store.DB) {
 		{"every filter", store.CustomerQuery{Scope: store.Scope{All: true}, OwnerID: a, Kind: "company", Level: "A", Status: "active"}, func(c store.Customer) bool {
 			return c.OwnerID == a && c.Kind == "company" && c.Level == "A" && c.Status == "active"
 		}},
-		{"filter inside scope", store.CustomerQuery{Scope: store.Scope{Owners: []string{a}, Pool: true}, Level: "C"}, func(c store.Customer) bool {
+		{"filter inside scope", store.CustomerQuery{Scope: store.Scope{UserID: a, Pool: true}, Level: "C"}, func(c store.Customer) bool {
 			return (c.OwnerID == a || c.OwnerID == "") && c.Level == "C"
 		}},
-		{"owner filter outside scope", store.CustomerQuery{Scope: store.Scope{Owners: []string{a}}, OwnerID: b}, func(c store.Customer) bool { return false }},
+		{"owner filter outside scope", store.CustomerQuery{Scope: store.Scope{UserID: a}, OwnerID: b}, func(c store.Customer) bool { return false }},
 		{"filter with limit", store.CustomerQuery{Scope: store.Scope{All: true}, Status: "active", Limit: 2}, nil},
 		{"unknown kind", store.CustomerQuery{Scope: store.Scope{All: true}, Kind: "robot"}, func(c store.Customer) bool { return false }},
 		{"case matters", store.CustomerQuery{Scope: store.Scope{All: true}, Level: "a"}, func(c store.Customer) bool { return false }},
@@ -383,9 +390,9 @@ func testSearch(t *testing.T, db *store.DB) {
 		{"unknown term", store.CustomerQuery{Scope: all, Terms: terms([]string{"umbrella"})}, nil},
 		{"binary term", store.CustomerQuery{Scope: all, Terms: [][][]byte{{binary}}}, []store.Customer{c2}},
 		{"binary prefix is no match", store.CustomerQuery{Scope: all, Terms: [][][]byte{{binary[:2]}}}, nil},
-		{"scope owners", store.CustomerQuery{Scope: store.Scope{Owners: []string{a}}, Terms: terms([]string{"acme"})}, []store.Customer{c1}},
+		{"scope owners", store.CustomerQuery{Scope: store.Scope{UserID: a}, Terms: terms([]string{"acme"})}, []store.Customer{c1}},
 		{"scope pool", store.CustomerQuery{Scope: store.Scope{Pool: true}, Terms: terms([]string{"acme"})}, []store.Customer{c2}},
-		{"scope owner b", store.CustomerQuery{Scope: store.Scope{Owners: []string{b}}, Terms: terms([]string{"acme"}, []string{"berlin"})}, []store.Customer{c4}},
+		{"scope owner b", store.CustomerQuery{Scope: store.Scope{UserID: b}, Terms: terms([]string{"acme"}, []string{"berlin"})}, []store.Customer{c4}},
 		{"empty scope", store.CustomerQuery{Terms: terms([]string{"acme"})}, nil},
 		{"terms and filter", store.CustomerQuery{Scope: all, Terms: terms([]string{"acme"}), Level: "B"}, []store.Customer{c2}},
 		{"terms and owner filter", store.CustomerQuery{Scope: all, Terms: terms([]string{"acme"}), OwnerID: b}, []store.Customer{c4}},
@@ -530,6 +537,7 @@ func testUpdateCustomer(t *testing.T, db *store.DB) {
 	want := upd
 	want.Version = 2
 	want.CreatedBy, want.CreatedAt = c.CreatedBy, c.CreatedAt
+	want.OwnerRole = "" // derived from the owner, who is now nobody
 	got, err := getCustomer(t, db, all, c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -538,7 +546,7 @@ func testUpdateCustomer(t *testing.T, db *store.DB) {
 		t.Fatalf("after UpdateCustomer:\n%+v\nwant\n%+v", got, want)
 	}
 	// Moved to the pool: the old owner's scope no longer sees it.
-	if _, err := getCustomer(t, db, store.Scope{Owners: []string{a}}, c.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := getCustomer(t, db, store.Scope{UserID: a}, c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("customer moved to the pool still visible to its old owner: %v", err)
 	}
 	if _, err := getCustomer(t, db, store.Scope{Pool: true}, c.ID); err != nil {
@@ -565,7 +573,7 @@ func testUpdateCustomer(t *testing.T, db *store.DB) {
 	next := got
 	next.OwnerID = b
 	mustWrite(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.UpdateCustomer(ctx, next) })
-	if got3, _ := getCustomer(t, db, store.Scope{Owners: []string{b}}, c.ID); got3.Version != 3 || got3.OwnerID != b {
+	if got3, _ := getCustomer(t, db, store.Scope{UserID: b}, c.ID); got3.Version != 3 || got3.OwnerID != b {
 		t.Fatalf("second update: version %d owner %q, want 3 and %q", got3.Version, got3.OwnerID, b)
 	}
 	if got4, _ := getCustomer(t, db, all, other.ID); !reflect.DeepEqual(got4, stored(other)) {

@@ -53,9 +53,9 @@ func testRoles(t *testing.T, db *store.DB) {
 	if got := mustRead(t, db, func(ctx context.Context, tx *store.Tx) ([]store.Role, error) { return tx.Roles(ctx) }); len(got) != 0 {
 		t.Fatalf("Roles on an empty database = %+v, want none", got)
 	}
-	admin := store.Role{Name: "admin", SeeAll: true, Permissions: "customers.read customers.write users.manage"}
-	sales := store.Role{Name: "sales", SeeAll: false, Permissions: "customers.read"}
-	auditor := store.Role{Name: "auditor", SeeAll: true, Permissions: ""}
+	admin := store.Role{Name: "admin", SeeAll: true, Permissions: "customers.read customers.write users.manage", Fields: "{}"}
+	sales := store.Role{Name: "sales", SeeAll: false, Permissions: "customers.read", Fields: "{}"}
+	auditor := store.Role{Name: "auditor", SeeAll: true, Permissions: "", Fields: "{}"}
 	for _, r := range []store.Role{sales, admin, auditor} {
 		mustWrite(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.EnsureRole(ctx, r) })
 	}
@@ -81,6 +81,25 @@ func testRoles(t *testing.T, db *store.DB) {
 	got := mustRead(t, db, func(ctx context.Context, tx *store.Tx) ([]store.Role, error) { return tx.Roles(ctx) })
 	if want := []store.Role{admin, auditor, sales}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Roles = %+v, want %+v (by name)", got, want)
+	}
+	// An unedited template role is upgraded by a newer template, an edited
+	// one is not.
+	tmpl := store.Role{Name: "tmpl", Permissions: "read", Fields: "{}", TemplateVersion: 1}
+	mustWrite(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.EnsureRole(ctx, tmpl) })
+	v2 := tmpl
+	v2.Permissions, v2.Parent, v2.TemplateVersion = "read export", "admin", 2
+	mustWrite(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.EnsureRole(ctx, v2) })
+	if got, _ := read(t, db, func(ctx context.Context, tx *store.Tx) (store.Role, error) { return tx.GetRole(ctx, "tmpl") }); got != v2 {
+		t.Errorf("template role after a newer template = %+v, want %+v", got, v2)
+	}
+	edited := v2
+	edited.Permissions, edited.TemplateVersion, edited.RevealQuota = "read", 0, 7
+	mustWrite(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.UpdateRole(ctx, edited) })
+	v3 := v2
+	v3.TemplateVersion = 3
+	mustWrite(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.EnsureRole(ctx, v3) })
+	if got, _ := read(t, db, func(ctx context.Context, tx *store.Tx) (store.Role, error) { return tx.GetRole(ctx, "tmpl") }); got != edited {
+		t.Errorf("edited role after a newer template = %+v, want %+v (edits must survive)", got, edited)
 	}
 	for _, name := range []string{"nobody", "", "ADMIN"} {
 		_, err := read(t, db, func(ctx context.Context, tx *store.Tx) (store.Role, error) { return tx.GetRole(ctx, name) })

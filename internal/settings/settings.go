@@ -1,0 +1,180 @@
+// Package settings defines the runtime settings an administrator or security
+// officer may change while Custos runs (`custos config set`, PUT
+// /api/v1/settings/{key}). Each has a default, a validator and the
+// permission needed to change it. Values are stored in the settings table;
+// a missing row means the default. Environment variables CUSTOS_<KEY> (dots
+// and dashes as underscores, upper case) override stored values.
+package settings
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Def describes one setting.
+type Def struct {
+	Key        string
+	Default    string
+	Permission string // the access permission needed to change it
+	Doc        string
+	Validate   func(string) (string, error) // returns the canonical value
+}
+
+// Keys of the settings defined so far.
+const (
+	StrictSeparation = "strict_separation"
+	TimeZone         = "time_zone"
+	PoolReturnDays   = "pool.return_days"
+	PoolWarnDays     = "pool.warn_days"
+)
+
+// PoolReturnDaysLevel is the per-level override key of PoolReturnDays.
+func PoolReturnDaysLevel(level string) string { return PoolReturnDays + "." + level }
+
+func boolean(v string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "true", "1", "yes":
+		return "on", nil
+	case "off", "false", "0", "no":
+		return "off", nil
+	}
+	return "", fmt.Errorf("must be on or off")
+}
+
+func days(v string) (string, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 || n > 3650 {
+		return "", fmt.Errorf("must be a number of days from 0 to 3650")
+	}
+	return strconv.Itoa(n), nil
+}
+
+func zone(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if _, err := time.LoadLocation(v); err != nil || v == "" || v == "Local" {
+		return "", fmt.Errorf("must be an IANA time zone such as Asia/Shanghai")
+	}
+	return v, nil
+}
+
+// Defs lists the settings, by key.
+var Defs = []Def{
+	{Key: StrictSeparation, Default: "off", Permission: "manage_policies", Validate: boolean,
+		Doc: "on: holders of administrator permissions manage users and configuration but cannot read customer data, policies or the audit trail"},
+	{Key: TimeZone, Default: "Asia/Shanghai", Permission: "manage_config", Validate: zone,
+		Doc: "the company's time zone: when a day starts for daily quotas (reveals, claims)"},
+	{Key: PoolReturnDays, Default: "0", Permission: "manage_config", Validate: days,
+		Doc: "an owned customer without an interaction for this many days returns to the public pool (0: never); pool.return_days.<level> overrides it per customer level"},
+	{Key: PoolWarnDays, Default: "3", Permission: "manage_config", Validate: days,
+		Doc: "the owner is warned this many days before a customer returns to the pool"},
+}
+
+// Lookup finds the definition of key; per-level pool keys share one.
+func Lookup(key string) (Def, bool) {
+	if rest, ok := strings.CutPrefix(key, PoolReturnDays+"."); ok {
+		if rest == "" || len(rest) > 6 || strings.ContainsAny(rest, " .") {
+			return Def{}, false
+		}
+		d, _ := Lookup(PoolReturnDays)
+		d.Key = key
+		return d, true
+	}
+	i := slices.IndexFunc(Defs, func(d Def) bool { return d.Key == key })
+	if i < 0 {
+		return Def{}, false
+	}
+	return Defs[i], true
+}
+
+// Validate checks value for key and returns its canonical form; "" resets
+// the setting to its default.
+func Validate(key, value string) (string, error) {
+	d, ok := Lookup(key)
+	if !ok {
+		return "", fmt.Errorf("unknown setting %q (known: %s)", key, strings.Join(Keys(), ", "))
+	}
+	if value == "" {
+		return "", nil
+	}
+	v, err := d.Validate(value)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return v, nil
+}
+
+// Keys lists the setting keys.
+func Keys() []string {
+	out := make([]string, len(Defs))
+	for i, d := range Defs {
+		out[i] = d.Key
+	}
+	return out
+}
+
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return "CUSTOS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// Values are the effective settings: stored values over defaults, with
+// environment overrides on top.
+type Values struct {
+	stored map[string]string
+	env    func(string) (string, bool)
+}
+
+// New returns the effective settings for stored values; env looks up
+// environment overrides (nil: os.LookupEnv).
+func New(stored map[string]string, env func(string) (string, bool)) Values {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	return Values{stored: stored, env: env}
+}
+
+// Get returns the effective value of key and where it came from
+// ("environment", "stored" or "default").
+func (v Values) Get(key string) (string, string) {
+	if e, ok := v.env(EnvName(key)); ok && e != "" {
+		if c, err := Validate(key, e); err == nil && c != "" {
+			return c, "environment"
+		}
+	}
+	if s, ok := v.stored[key]; ok && s != "" {
+		return s, "stored"
+	}
+	d, _ := Lookup(key)
+	return d.Default, "default"
+}
+
+// Bool reads an on/off setting.
+func (v Values) Bool(key string) bool { s, _ := v.Get(key); return s == "on" }
+
+// Int reads a numeric setting.
+func (v Values) Int(key string) int { s, _ := v.Get(key); n, _ := strconv.Atoi(s); return n }
+
+// Location reads the time zone.
+func (v Values) Location() *time.Location {
+	s, _ := v.Get(TimeZone)
+	loc, err := time.LoadLocation(s)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// PoolReturnDays is the return period for customers of level.
+func (v Values) PoolReturnDays(level string) int {
+	if level != "" {
+		if s, ok := v.stored[PoolReturnDaysLevel(level)]; ok && s != "" {
+			n, _ := strconv.Atoi(s)
+			return n
+		}
+	}
+	return v.Int(PoolReturnDays)
+}
