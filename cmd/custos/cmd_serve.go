@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/node"
 	"github.com/custos/custos/internal/web"
 )
@@ -102,6 +104,10 @@ func (a *app) runServe() error {
 			errc <- hs.Serve(ln)
 		}
 	}()
+	jobs, stopJobs := context.WithCancel(a.ctx)
+	jobsDone := make(chan struct{})
+	go func() { defer close(jobsDone); poolSweeper(jobs, n.CRM, log, time.Hour) }()
+	defer func() { stopJobs(); <-jobsDone }()
 	select {
 	case err := <-errc:
 		return err
@@ -176,4 +182,26 @@ func selfSigned(dir, certFile, keyFile string) error {
 		return err
 	}
 	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+// poolSweeper returns dormant customers to the public pool (and warns their
+// owners first) every interval, starting a minute after start-up.
+func poolSweeper(ctx context.Context, c *crm.Service, log *slog.Logger, every time.Duration) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := c.SweepPool(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("pool sweep failed", "err", err)
+		case rep.Warned+rep.Returned > 0:
+			log.Info("pool sweep", "warned", rep.Warned, "returned", rep.Returned)
+		}
+		t.Reset(every)
+	}
 }

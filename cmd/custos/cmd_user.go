@@ -19,7 +19,8 @@ func (a *app) userCmd() *cobra.Command {
 		Short: "Add a user; the password is read from standard input",
 		Long: `Add a user. The password is read from standard input (asked twice without echo
 on a terminal; otherwise the first line of the input). It must have at least 12
-characters. Roles: admin, manager, sales, support.`,
+characters. Roles: see custos role list (templates: admin, security_officer,
+auditor, sales_director, manager, sales, support, finance).`,
 		Example: `  printf '%s\n' "$PASSWORD" | custos user add --data ./data --email li.lei@example.com --role sales --name "李雷"`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -41,7 +42,7 @@ characters. Roles: admin, manager, sales, support.`,
 		},
 	}
 	add.Flags().StringVar(&email, "email", "", "email address, used to log in (required)")
-	add.Flags().StringVar(&role, "role", "", "role: admin, manager, sales or support (required)")
+	add.Flags().StringVar(&role, "role", "", "role, e.g. sales, manager, support (see custos role list) (required)")
 	add.Flags().StringVar(&name, "name", "", "display name (required)")
 	for _, f := range []string{"email", "role", "name"} {
 		_ = add.MarkFlagRequired(f)
@@ -134,6 +135,66 @@ characters. Roles: admin, manager, sales, support.`,
 		fmt.Fprintf(a.stdout, "unlocked user %s\n", u.Email)
 		return nil
 	})
+	var to string
+	var toPool bool
+	offboard := &cobra.Command{
+		Use:   "offboard EMAIL (--to EMAIL | --to-pool)",
+		Short: "Hand over a departing user's customers and lock them out, in one transaction",
+		Long: `Offboard a departing user in one transaction: disable the account, end every
+session, revoke every API token, move every customer they own to the successor
+(--to) or the public pool (--to-pool), and revoke the shares and grants given
+to them. A crash at any point leaves all of it done or none of it.`,
+		Example: `  custos user offboard --data ./data li.lei@example.com --to han.meimei@example.com`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (to == "") == !toPool {
+				return usageError{fmt.Errorf("give exactly one of --to EMAIL and --to-pool")}
+			}
+			n, err := a.open(false)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			u, err := n.Auth.FindUserByEmail(a.ctx, args[0])
+			if err != nil {
+				return err
+			}
+			successor := ""
+			if to != "" {
+				su, err := n.Auth.FindUserByEmail(a.ctx, to)
+				if err != nil {
+					return fmt.Errorf("successor %s: %w", to, err)
+				}
+				successor = su.ID
+			}
+			rep, err := n.CRM.Offboard(a.ctx, operator(), u.ID, successor, toPool)
+			if err != nil {
+				return err
+			}
+			dest := to
+			if toPool {
+				dest = "the public pool"
+			}
+			fmt.Fprintf(a.stdout, "offboarded %s: %d customers to %s; %d sessions ended, %d tokens revoked, %d shares and %d grants revoked\n",
+				u.Email, rep.Customers, dest, rep.SessionsEnded, rep.TokensRevoked, rep.SharesRevoked, rep.GrantsRevoked)
+			return nil
+		},
+	}
+	offboard.Flags().StringVar(&to, "to", "", "the successor's email")
+	offboard.Flags().BoolVar(&toPool, "to-pool", false, "put the customers into the public pool")
+	var newRole string
+	setRole := byEmail("set-role", "Move a user to another role (a change of post); it applies from their next request", func(n *node.Node, u auth.User) error {
+		if newRole == "" {
+			return usageError{fmt.Errorf("set-role needs --role ROLE")}
+		}
+		if err := n.CRM.SetUserRole(a.ctx, operator(), u.ID, newRole); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "user %s now has role %s\n", u.Email, newRole)
+		return nil
+	})
+	setRole.Flags().StringVar(&newRole, "role", "", "the new role")
+	cmd.AddCommand(offboard, setRole)
 	cmd.AddCommand(add, list,
 		setState("disable", "Disable a user: ends their sessions and revokes their API tokens at once", true),
 		setState("enable", "Enable a disabled user", false), unlock, reset)

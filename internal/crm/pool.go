@@ -176,7 +176,11 @@ func (s *Service) SweepPool(ctx context.Context) (SweepReport, error) {
 			deadline := d.LastActivityAt.Add(time.Duration(days) * 24 * time.Hour)
 			switch {
 			case !now.Before(deadline):
-				if err := tx.Transfer(ctx, d.ID, d.OwnerID, "", now); err != nil {
+				err := tx.Transfer(ctx, d.ID, d.OwnerID, "", now)
+				if errors.Is(err, store.ErrNotFound) {
+					continue // another node, or the owner, moved it meanwhile
+				}
+				if err != nil {
 					return err
 				}
 				ev := event(p, "customer.pool_return", "customer", d.ID)

@@ -178,7 +178,7 @@ type ListQuery struct {
 	Hidden string
 	Pool   bool // only customers in the public pool
 	Cursor string
-	Limit   int
+	Limit  int
 }
 
 // Page is one page of results and the cursor of the next ("" at the end).

@@ -248,4 +248,3 @@ func policyField(f string) string {
 	}
 	return ""
 }
-

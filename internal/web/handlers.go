@@ -260,6 +260,7 @@ type customerIn struct {
 	Tags     *[]string `json:"tags"`
 	Notes    *string   `json:"notes"`
 	OwnerID  *string   `json:"owner_id"`
+	Hidden   *bool     `json:"hidden"`
 }
 
 // single folds the singular convenience field into the list field.
@@ -290,21 +291,29 @@ func (in customerIn) fields() (crm.CustomerFields, error) {
 		return crm.CustomerFields{}, &crm.ValidationError{Fields: fe}
 	}
 	return crm.CustomerFields{Kind: in.Kind, Name: in.Name, Phones: phones, Emails: emails, Address: in.Address, IDNumber: in.IDNumber,
-		Industry: in.Industry, Level: in.Level, Source: in.Source, Status: in.Status, Tags: in.Tags, Notes: in.Notes, OwnerID: in.OwnerID}, nil
+		Industry: in.Industry, Level: in.Level, Source: in.Source, Status: in.Status, Tags: in.Tags, Notes: in.Notes, OwnerID: in.OwnerID, Hidden: in.Hidden}, nil
 }
 
 func (s *Server) listQuery(w http.ResponseWriter, r *http.Request) (crm.ListQuery, bool) {
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "q", "owner_id", "kind", "level", "status", "tag", "cursor", "limit":
+		case "q", "owner_id", "kind", "level", "status", "tag", "cursor", "limit", "hidden", "pool":
 		default:
 			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q", k), nil)
 			return crm.ListQuery{}, false
 		}
 	}
 	lq := crm.ListQuery{Q: q.Get("q"), OwnerID: q.Get("owner_id"), Kind: q.Get("kind"), Level: q.Get("level"),
-		Status: q.Get("status"), Tag: q.Get("tag"), Cursor: q.Get("cursor")}
+		Status: q.Get("status"), Tag: q.Get("tag"), Cursor: q.Get("cursor"), Hidden: q.Get("hidden")}
+	switch q.Get("pool") {
+	case "":
+	case "true", "1":
+		lq.Pool = true
+	default:
+		writeProblem(w, r, http.StatusBadRequest, "pool must be true", nil)
+		return crm.ListQuery{}, false
+	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
@@ -844,7 +853,7 @@ func (s *Server) getRolePolicy(w http.ResponseWriter, r *http.Request, p access.
 
 func (s *Server) setRolePolicy(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	name := r.PathValue("name")
-	if !s.requireUsers(w, r, p, "role.policy.update", name) {
+	if !s.requirePerm(w, r, p, access.ManagePolicies, "role.policy.update", "role", name) {
 		return
 	}
 	if err := access.RequireRecentAuth(p, s.now()); err != nil {
