@@ -53,7 +53,7 @@ var Templates = []store.Role{
 		Permissions: FormatPermissions(slices.Concat(SecurityPermissions)), Fields: "{}", RevealQuota: 0},
 	{Name: "auditor", Label: "Auditor", Permissions: string(ReadAudit), Fields: "{}", RevealQuota: 0},
 	{Name: "sales_director", Label: "Sales director", SeeAll: true,
-		Permissions: FormatPermissions(DataPermissions), Fields: policy(allFields(Editable)), RevealQuota: 100},
+		Permissions: FormatPermissions(DataPermissions), Fields: policy(allFields(Editable)), RevealQuota: 50},
 	{Name: "manager", Label: "Sales manager", Parent: "sales_director",
 		Permissions: FormatPermissions([]Permission{Create, Read, Update, Delete, Import, Export, Reveal, Claim, Assign, Share}),
 		Fields:      policy(with(allFields(Editable), FieldIDNumber, Masked)), RevealQuota: 50},
@@ -64,11 +64,11 @@ var Templates = []store.Role{
 	{Name: "support", Label: "Support", SeeAll: true,
 		Permissions: FormatPermissions([]Permission{Read, Update, Reveal}),
 		Fields: policy(map[string]Level{FieldName: Readable, FieldPhone: Masked, FieldEmail: Masked, FieldAddress: Masked,
-			FieldNotes: Editable, FieldTags: Editable}), RevealQuota: 30},
+			FieldNotes: Editable, FieldTags: Editable}), RevealQuota: 50},
 	{Name: "finance", Label: "Finance", SeeAll: true,
 		Permissions: FormatPermissions([]Permission{Read, Reveal}),
 		Fields: policy(map[string]Level{FieldName: Readable, FieldPhone: Masked, FieldEmail: Masked, FieldAddress: Readable,
-			FieldIDNumber: Masked, FieldTags: Readable}), RevealQuota: 20},
+			FieldIDNumber: Masked, FieldTags: Readable}), RevealQuota: 50},
 }
 
 func init() {

@@ -278,7 +278,7 @@ func (w *visWorld) strictlyBelow(sub, sup string) bool {
 
 // shareInForce reports whether s is neither revoked nor expired at visNow.
 func shareInForce(s visShare) bool {
-	return s.revoked == nil && (s.expires == nil || !s.expires.Before(visNow))
+	return s.revoked == nil && (s.expires == nil || s.expires.After(visNow))
 }
 
 // sharesReaching lists the shares on customer in force that name user or role.

@@ -236,6 +236,13 @@ func (s *Service) roleChange(ctx context.Context, p access.Principal, action, na
 	return out, nil
 }
 
+func parentExists(roles []store.Role, r store.Role) error {
+	if r.Parent == "" || slices.ContainsFunc(roles, func(x store.Role) bool { return x.Name == r.Parent }) {
+		return nil
+	}
+	return &ValidationError{Fields: []FieldError{{Field: "parent", Message: "no such role"}}}
+}
+
 // widensData reports whether after reaches customer data that before did not.
 func widensData(before, after store.Role) bool {
 	if after.SeeAll && !before.SeeAll {
@@ -285,6 +292,9 @@ func (s *Service) CreateRole(ctx context.Context, p access.Principal, name, from
 			r.Name = name
 		}
 		changed, err := applyRole(&r, in)
+		if err == nil {
+			err = parentExists(roles, r)
+		}
 		if err != nil {
 			return r, r, nil, err
 		}
@@ -307,6 +317,9 @@ func (s *Service) UpdateRole(ctx context.Context, p access.Principal, name strin
 		before := roles[i]
 		after := before
 		changed, err := applyRole(&after, in)
+		if err == nil {
+			err = parentExists(roles, after)
+		}
 		if err != nil || len(changed) == 0 {
 			return before, after, changed, err
 		}
@@ -369,7 +382,9 @@ func (s *Service) SetUserRole(ctx context.Context, p access.Principal, userID, r
 		if err != nil {
 			return err
 		}
-		if userID == p.UserID && widensData(from, to) {
+		// An administrator changing their own role is alerted whatever the
+		// roles: under strict separation any data role is a gain.
+		if userID == p.UserID && (widensData(from, to) || p.Separated || from.Permissions != to.Permissions) {
 			return s.raiseSelfGrant(ctx, tx, p, now, seq, "own role changed to "+role)
 		}
 		return nil
@@ -717,6 +732,7 @@ func (s *Service) Settings(ctx context.Context, p access.Principal) ([]Setting, 
 // security officer's (manage_policies); turning it off raises an alert.
 func (s *Service) SetSetting(ctx context.Context, p access.Principal, key, value string) (Setting, error) {
 	const action = "config.set"
+	key = settings.CanonicalKey(key)
 	d, ok := settings.Lookup(key)
 	if !ok {
 		_, err := settings.Validate(key, value)

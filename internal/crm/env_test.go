@@ -63,7 +63,7 @@ func newEnv(t testing.TB, engine string, o crm.Options) *env {
 		o.Cipher = cc
 	}
 	ctx := context.Background()
-	n, err := node.Open(ctx, cfg, node.Options{Create: true, CRM: o})
+	n, err := node.Open(ctx, cfg, node.Options{Create: true, CRM: o, Now: o.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

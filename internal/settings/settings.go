@@ -9,6 +9,7 @@ package settings
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,10 +74,22 @@ var Defs = []Def{
 		Doc: "the owner is warned this many days before a customer returns to the pool"},
 }
 
+// levelCode is a customer level as stored (normalize.Code: lower case).
+var levelCode = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// CanonicalKey lower-cases the level of a per-level key, as customer levels
+// are stored lower case.
+func CanonicalKey(key string) string {
+	if rest, ok := strings.CutPrefix(key, PoolReturnDays+"."); ok {
+		return PoolReturnDays + "." + strings.ToLower(rest)
+	}
+	return key
+}
+
 // Lookup finds the definition of key; per-level pool keys share one.
 func Lookup(key string) (Def, bool) {
 	if rest, ok := strings.CutPrefix(key, PoolReturnDays+"."); ok {
-		if rest == "" || len(rest) > 6 || strings.ContainsAny(rest, " .") {
+		if !levelCode.MatchString(rest) {
 			return Def{}, false
 		}
 		d, _ := Lookup(PoolReturnDays)
