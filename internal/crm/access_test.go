@@ -570,4 +570,3 @@ func TestOffboardHandsOverEverything(t *testing.T) {
 		}
 	})
 }
-
