@@ -198,4 +198,3 @@ func userState(t *testing.T, cfg config.Config, userID string) (bool, int) {
 	}
 	return u.Disabled, handovers
 }
-
