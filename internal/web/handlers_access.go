@@ -213,7 +213,7 @@ type userPatch struct {
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
-	if uid == "" {
+	if uid == "" || !s.requirePerm(w, r, p, access.ManageUsers, "user.update", "user", uid) {
 		return
 	}
 	var in userPatch

@@ -51,6 +51,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, http.StatusUnauthorized, err.Error(), nil)
 	case errors.Is(err, auth.ErrFactorExists), errors.Is(err, auth.ErrNoFactor):
 		writeProblem(w, r, http.StatusConflict, err.Error(), nil)
+	case errors.Is(err, crm.ErrQuota):
+		writeProblem(w, r, http.StatusTooManyRequests, err.Error(), nil)
 	case errors.Is(err, access.ErrDenied):
 		writeProblem(w, r, http.StatusForbidden, err.Error(), nil)
 	case errors.Is(err, crm.ErrConflict):
