@@ -146,7 +146,7 @@ func (s *Service) RevealField(ctx context.Context, p access.Principal, id, field
 		case access.FieldNotes:
 			out.Value = c.Notes
 		}
-		if out.Values != nil && len(out.Values) > 0 {
+		if len(out.Values) > 0 {
 			out.Value = out.Values[0]
 		}
 		return nil
