@@ -55,7 +55,7 @@ Settings:
 				return err
 			}
 			for _, s := range st {
-				if s.Key == args[0] {
+				if s.Key == settings.CanonicalKey(args[0]) {
 					fmt.Fprintln(a.stdout, s.Value)
 					return nil
 				}

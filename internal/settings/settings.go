@@ -88,6 +88,7 @@ func CanonicalKey(key string) string {
 
 // Lookup finds the definition of key; per-level pool keys share one.
 func Lookup(key string) (Def, bool) {
+	key = CanonicalKey(key)
 	if rest, ok := strings.CutPrefix(key, PoolReturnDays+"."); ok {
 		if !levelCode.MatchString(rest) {
 			return Def{}, false
