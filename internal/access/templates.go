@@ -62,7 +62,7 @@ var Templates = []store.Role{
 		Fields:      policy(with(allFields(Editable), FieldIDNumber, Masked)), RevealQuota: 50,
 		ClaimDaily: 20, MaxOwned: 500, ClaimCooldownDays: 7},
 	{Name: "support", Label: "Support", SeeAll: true,
-		Permissions: FormatPermissions([]Permission{Read, Update, Reveal}),
+		Permissions: FormatPermissions([]Permission{Create, Read, Update, Reveal}),
 		Fields: policy(map[string]Level{FieldName: Readable, FieldPhone: Masked, FieldEmail: Masked, FieldAddress: Masked,
 			FieldNotes: Editable, FieldTags: Editable}), RevealQuota: 50},
 	{Name: "finance", Label: "Finance", SeeAll: true,
