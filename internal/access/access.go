@@ -276,9 +276,9 @@ func RelationTo(p Principal, ownerID, ownerRole, shareLevel string) Relation {
 		return RelFull
 	case ownerID != "" && slices.Contains(p.Below, ownerRole):
 		return RelFull
-	case shareLevel == "edit":
+	case ownerID != "" && shareLevel == "edit": // shares reach owned customers only
 		return RelShareEdit
-	case shareLevel == "read":
+	case ownerID != "" && shareLevel == "read":
 		return RelShareRead
 	case ownerID == "" && p.Can(Claim):
 		return RelPool

@@ -39,8 +39,9 @@ var visNow = time.Date(2031, 3, 14, 15, 9, 26, 535897000, time.UTC)
 // customer c iff c is not deleted, c is not hidden or the principal has
 // view_hidden, and one of: R is see-all; u owns c; c's owner holds a role
 // strictly below R; a share on c that is neither revoked nor expired
-// (expires_at NULL or strictly after now) names u or R; c is in the pool
-// and the principal has claim. Without read it sees nothing.
+// (expires_at NULL or strictly after now) names u or R and c has an owner
+// (shares do not reach pool customers: the pool is reached by claim); c is
+// in the pool and the principal has claim. Without read it sees nothing.
 func TestVisibilityMatchesReference(t *testing.T) {
 	engines := []struct {
 		name string
@@ -319,7 +320,7 @@ func (w *visWorld) reaches(u visUser, c visCustomer) bool {
 		return true
 	case c.owner != "" && w.strictlyBelow(w.userRole(c.owner), r.name):
 		return true
-	case len(w.sharesReaching(c.id, u.id, r.name)) > 0:
+	case c.owner != "" && len(w.sharesReaching(c.id, u.id, r.name)) > 0:
 		return true
 	case c.owner == "" && slices.Contains(r.perms, "claim"):
 		return true

@@ -190,7 +190,7 @@ func TestSharesAndGrantsExpireAtOnce(t *testing.T) {
 			t.Fatalf("peer before the share: %v", err)
 		}
 		exp := c.now().Add(time.Hour)
-		if _, err := e.n.CRM.ShareCustomer(e.ctx, e.s2, cust.ID, crm.ShareInput{UserID: e.s2.UserID}); !errors.Is(err, crm.ErrNotFound) {
+		if _, err := e.n.CRM.ShareCustomer(e.ctx, e.s2, cust.ID, crm.ShareInput{Role: "sales"}); !errors.Is(err, crm.ErrNotFound) {
 			t.Fatalf("sharing someone else's customer: %v", err)
 		}
 		sh, err := e.n.CRM.ShareCustomer(e.ctx, e.s1, cust.ID, crm.ShareInput{UserID: e.s2.UserID, Level: "read", ExpiresAt: &exp})
@@ -567,6 +567,88 @@ func TestOffboardHandsOverEverything(t *testing.T) {
 		}
 		if e.countAudit("customer.handover", "ok") != 5 {
 			t.Fatal("handover not audited per customer")
+		}
+	})
+}
+
+// Findings of the review, each a way around a rule: no-op writes that
+// confirm masked values, shares that outlive ownership, administrators
+// widening their own reach, template upgrades, pool sweeps that skip.
+func TestNoWayAround(t *testing.T) {
+	clockEngines(t, func(t *testing.T, e *env, c *clock) {
+		cust := e.mk(e.admin, "旁路测试公司", "13912340070", str(e.s1.UserID))
+		// A patch naming a masked field is refused whether or not the
+		// value is right: the answer must not confirm a guess.
+		for _, guess := range []string{"13912340070", "13912340071"} {
+			_, err := e.n.CRM.UpdateCustomer(e.ctx, e.support, cust.ID, crm.CustomerFields{Phones: strs(guess)}, 0)
+			if !errors.Is(err, access.ErrDenied) {
+				t.Fatalf("support patching the masked phone with %s: %v", guess, err)
+			}
+		}
+		if _, err := e.n.CRM.UpdateCustomer(e.ctx, e.s1, cust.ID, crm.CustomerFields{IDNumber: str("")}, 0); !errors.Is(err, access.ErrDenied) {
+			t.Fatalf("sales patching the masked ID number: %v", err)
+		}
+		// Shares end when the owner changes, and nobody shares with themselves.
+		if _, err := e.n.CRM.ShareCustomer(e.ctx, e.s1, cust.ID, crm.ShareInput{UserID: e.s1.UserID, Level: "edit"}); !errors.Is(err, crm.ErrInvalid) {
+			t.Fatalf("share with oneself: %v", err)
+		}
+		if _, err := e.n.CRM.ShareCustomer(e.ctx, e.s1, cust.ID, crm.ShareInput{Role: "sales", Level: "edit"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.n.CRM.GetCustomer(e.ctx, e.s2, cust.ID); err != nil {
+			t.Fatalf("shared with the sales role: %v", err)
+		}
+		if err := e.n.CRM.ReleaseCustomer(e.ctx, e.s1, cust.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.n.CRM.GetCustomer(e.ctx, e.s2, cust.ID)
+		if err != nil || got.Access != "pool" || !strings.Contains(got.Phone, "****") {
+			t.Fatalf("after release the role share must be gone: %+v %v", got, err)
+		}
+		// Under strict separation an administrator editing their own role
+		// is alerted, whatever the edit.
+		if _, err := e.n.CRM.SetSetting(e.ctx, op, "strict_separation", "on"); err != nil {
+			t.Fatal(err)
+		}
+		admin := e.again(e.admin)
+		if _, err := e.n.CRM.UpdateRole(e.ctx, admin, "admin", crm.RoleInput{Permissions: strs("read", "export", "manage_roles")}); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.alerts(monitor.RuleSelfGrant)) != 1 {
+			t.Fatal("no alert for an administrator narrowing their own role out of separation")
+		}
+		// A template upgrade that widens a role is audited and alerted.
+		if err := e.n.DB.Write(e.ctx, func(tx *store.Tx) error {
+			r, err := tx.GetRole(e.ctx, "finance")
+			if err != nil {
+				return err
+			}
+			r.SeeAll, r.TemplateVersion = false, 1
+			return tx.UpdateRole(e.ctx, r)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.n.CRM.SeedRoles(e.ctx, access.Templates, access.MFARoles); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.alerts(monitor.RuleTemplateWidened)) != 1 || e.countAudit("role.template_upgrade", "ok") != 1 {
+			t.Fatal("template upgrade not alerted")
+		}
+		// The sweep finds a level's due customer behind many that never return.
+		if _, err := e.n.CRM.SetSetting(e.ctx, op, "pool.return_days.c", "30"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			e.mk(e.admin, "不回收客户"+string(rune('甲'+i)), "1391234008"+string(rune('0'+i)), str(e.s2.UserID))
+		}
+		due := e.mk(e.admin, "到期客户", "13912340090", str(e.s2.UserID))
+		if _, err := e.n.CRM.UpdateCustomer(e.ctx, e.admin, due.ID, crm.CustomerFields{Level: str("C")}, 0); err != nil {
+			t.Fatal(err)
+		}
+		c.add(31 * 24 * time.Hour)
+		rep, err := e.n.CRM.SweepPool(e.ctx)
+		if err != nil || rep.Returned != 1 {
+			t.Fatalf("sweep: %+v %v", rep, err)
 		}
 	})
 }

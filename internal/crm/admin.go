@@ -218,8 +218,14 @@ func (s *Service) roleChange(ctx context.Context, p access.Principal, action, na
 		if err != nil {
 			return err
 		}
-		if name == p.Role && widensData(before, after) {
-			return s.raiseSelfGrant(ctx, tx, p, now, seq, "own role widened: "+name)
+		// An administrator editing their own role (under strict
+		// separation any edit may lift the separation), or placing a role
+		// under their own, widens their reach: alerted.
+		if name == p.Role && (widensData(before, after) || p.Separated) {
+			return s.raiseSelfGrant(ctx, tx, p, now, seq, "own role changed: "+name)
+		}
+		if len(access.Descendants(all, p.Role)) > len(access.Descendants(roles, p.Role)) {
+			return s.raiseSelfGrant(ctx, tx, p, now, seq, "role placed under own role: "+name)
 		}
 		return nil
 	})
@@ -444,6 +450,9 @@ func (s *Service) ShareCustomer(ctx context.Context, p access.Principal, custome
 	}
 	if in.UserID != "" && !validID(in.UserID) {
 		fe.addf("user_id", "not a valid id")
+	}
+	if in.UserID != "" && in.UserID == p.UserID {
+		fe.addf("user_id", "you cannot share with yourself")
 	}
 	if in.Level == "" {
 		in.Level = "read"
@@ -796,3 +805,61 @@ type Alert struct {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// SeedRoles ensures the template roles and their default login policies.
+// A template upgraded in place is audited; one whose upgrade widens access
+// to customer data (say, a role that saw its own customers now sees all)
+// also raises an alert, so nobody's reach grows unnoticed.
+func (s *Service) SeedRoles(ctx context.Context, templates []store.Role, mfaRoles []string) error {
+	now := s.now().UTC()
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		for _, r := range templates {
+			before, err := tx.GetRole(ctx, r.Name)
+			existed := err == nil
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err := tx.EnsureRole(ctx, r); err != nil {
+				return err
+			}
+			if err := tx.EnsureRolePolicy(ctx, store.RolePolicy{Role: r.Name, MFARequired: slices.Contains(mfaRoles, r.Name)}); err != nil {
+				return err
+			}
+			after, err := tx.GetRole(ctx, r.Name)
+			if err != nil {
+				return err
+			}
+			if !existed || before.TemplateVersion == after.TemplateVersion {
+				continue
+			}
+			ev := audit.Event{Actor: "system", Action: "role.template_upgrade", ObjectType: "role", ObjectID: r.Name, Outcome: audit.OK,
+				Details: map[string]any{"from_version": before.TemplateVersion, "to_version": after.TemplateVersion,
+					"permissions_before": before.Permissions, "permissions_after": after.Permissions, "see_all_before": before.SeeAll, "see_all_after": after.SeeAll}}
+			seq, err := audit.Record(ctx, tx, now, ev)
+			if err != nil {
+				return err
+			}
+			if widensData(before, after) {
+				if _, err := monitor.Raise(ctx, tx, now, monitor.Alert{Rule: monitor.RuleTemplateWidened, Severity: monitor.Medium,
+					Evidence: []int64{seq}, Details: map[string]any{"role": r.Name}}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// WatchAccountAction raises an alert when an administrator kept away from
+// customer data by strict separation creates a user or sets someone's
+// password: either lets them sign in as a person who can read the data.
+func (s *Service) WatchAccountAction(ctx context.Context, p access.Principal, userID, what string) error {
+	if !p.Separated {
+		return nil
+	}
+	return s.db.Write(ctx, func(tx *store.Tx) error {
+		_, err := monitor.Raise(ctx, tx, s.now(), monitor.Alert{Rule: monitor.RuleSeparatedAccountAction, Severity: monitor.Medium,
+			ActorID: actorKey(p), Details: map[string]any{"user_id": userID, "what": what}})
+		return err
+	})
+}

@@ -50,6 +50,20 @@ func (s *Service) openContact(ctx context.Context, tx *store.Tx, r store.Contact
 	return c, o.err
 }
 
+// presentContactFields names the fields a contact input sets.
+func presentContactFields(in ContactFields) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"name", in.Name != nil}, {"title", in.Title != nil}, {"notes", in.Notes != nil}, {"phones", in.Phones != nil}, {"emails", in.Emails != nil}} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 func applyContact(c *Contact, in ContactFields, creating bool) ([]string, error) {
 	var p patch
 	p.name(&c.Name, in.Name, creating)
@@ -227,14 +241,14 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 		if ifVersion > 0 && ifVersion != r.Version {
 			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
 		}
+		if err := checkEditable(p, rel, presentContactFields(in), false); err != nil {
+			return err // checked changed or not: a no-op must not confirm a value
+		}
 		if c, err = s.openContact(ctx, tx, r); err != nil {
 			return err
 		}
 		changed, err := applyContact(&c, in, false)
 		if err != nil || len(changed) == 0 {
-			return err
-		}
-		if err := checkEditable(p, rel, changed, false); err != nil {
 			return err
 		}
 		c.UpdatedAt = now
@@ -380,8 +394,11 @@ func (s *Service) CreateInteraction(ctx context.Context, p access.Principal, cus
 	now := s.now().UTC()
 	it.ID, it.CustomerID, it.CreatedBy, it.CreatedAt, it.UpdatedAt, it.Version = newID(), customerID, p.Actor, now, now, 1
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		cust, _, err := s.reachFor(ctx, tx, p, customerID, access.RelShareEdit, "following up", true)
+		cust, rel, err := s.reachFor(ctx, tx, p, customerID, access.RelShareEdit, "following up", true)
 		if err != nil {
+			return err
+		}
+		if err := checkEditable(p, rel, []string{"summary"}, true); err != nil {
 			return err
 		}
 		// A follow-up restarts the customer's pool clock.
@@ -460,14 +477,14 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 		if it, err = s.openInteraction(ctx, tx, r); err != nil {
 			return err
 		}
-		changed, err := s.applyInteraction(&it, in, false)
-		if err != nil || len(changed) == 0 {
-			return err
-		}
-		if slices.Contains(changed, "summary") {
+		if in.Summary != nil {
 			if err := checkEditable(p, rel, []string{"summary"}, false); err != nil {
 				return err
 			}
+		}
+		changed, err := s.applyInteraction(&it, in, false)
+		if err != nil || len(changed) == 0 {
+			return err
 		}
 		if err := s.checkContactOf(ctx, tx, it.ContactID, r.CustomerID); err != nil {
 			return err

@@ -143,7 +143,7 @@ func (s *Service) checkImportOwners(ctx context.Context, p access.Principal, row
 			if _, seen := bad[id]; seen || id == "" || id == p.UserID {
 				continue
 			}
-			err := s.checkAssignee(ctx, tx, p, id)
+			err := s.checkAssigneeIn(ctx, tx, p, id, false) // a read transaction: checked again when written
 			var ve *ValidationError
 			if err != nil && !errors.As(err, &ve) && !errors.Is(err, access.ErrDenied) {
 				return err
@@ -193,8 +193,12 @@ type bundle struct {
 func (s *Service) applyBundle(b *bundle, r ImportRow, p access.Principal, now time.Time) error {
 	for i, in := range r.Contacts {
 		var c Contact
-		if _, err := applyContact(&c, in, true); err != nil {
+		set, err := applyContact(&c, in, true)
+		if err != nil {
 			return fmt.Errorf("contact %d: %s", i+1, shortErr(err))
+		}
+		if err := checkEditable(p, access.RelFull, set, true); err != nil {
+			return fmt.Errorf("contact %d: %v", i+1, err)
 		}
 		c.ID, c.CreatedAt, c.UpdatedAt, c.Version = newID(), now, now, 1
 		b.contacts = append(b.contacts, c)
@@ -203,6 +207,9 @@ func (s *Service) applyBundle(b *bundle, r ImportRow, p access.Principal, now ti
 		var it Interaction
 		if _, err := s.applyInteraction(&it, in, true); err != nil {
 			return fmt.Errorf("interaction %d: %s", i+1, shortErr(err))
+		}
+		if err := checkEditable(p, access.RelFull, []string{"summary"}, true); err != nil {
+			return fmt.Errorf("interaction %d: %v", i+1, err)
 		}
 		it.ID, it.CreatedBy, it.CreatedAt, it.UpdatedAt, it.Version = newID(), p.Actor, now, now, 1
 		b.interactions = append(b.interactions, it)

@@ -10,6 +10,7 @@ import (
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/failpoint"
 	"github.com/custos/custos/internal/monitor"
+	"github.com/custos/custos/internal/settings"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -35,7 +36,11 @@ func (s *Service) ClaimCustomer(ctx context.Context, p access.Principal, id stri
 		if r.OwnerID != "" {
 			return fmt.Errorf("%w: the customer is not in the pool", ErrConflict)
 		}
-		if err := s.checkClaimLimits(ctx, tx, p, r, now); err != nil {
+		// The claimant's row lock serializes their claims (the owned cap).
+		if u, err := tx.LockUser(ctx, p.UserID); err != nil || u.Disabled {
+			return errors.Join(err, store.ErrNotFound)
+		}
+		if err := s.checkClaimLimits(ctx, tx, p.UserID, p.Pool, r, now, true); err != nil {
 			var q *quotaError
 			if !errors.As(err, &q) {
 				return err
@@ -72,31 +77,53 @@ func (s *Service) ClaimCustomer(ctx context.Context, p access.Principal, id stri
 	return viewCustomer(p, access.RelFull, c), nil
 }
 
+// checkAssigneeLimits applies the assignee's role limits to an assignment
+// from the pool.
+func (s *Service) checkAssigneeLimits(ctx context.Context, tx *store.Tx, userID string, r store.Customer, now time.Time) error {
+	u, err := tx.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	role, err := tx.GetRole(ctx, u.Role)
+	if err != nil {
+		return err
+	}
+	err = s.checkClaimLimits(ctx, tx, userID, access.PoolLimits{MaxOwned: role.MaxOwned, CooldownDays: role.ClaimCooldownDays}, r, now, false)
+	var q *quotaError
+	if errors.As(err, &q) {
+		return fmt.Errorf("%w: %s", ErrQuota, q.msg)
+	}
+	return err
+}
+
 type quotaError struct{ reason, msg string }
 
 func (e *quotaError) Error() string { return e.msg }
 
-func (s *Service) checkClaimLimits(ctx context.Context, tx *store.Tx, p access.Principal, r store.Customer, now time.Time) error {
-	lim := p.Pool
-	if lim.CooldownDays > 0 && r.PreviousOwnerID == p.UserID && r.ReleasedAt != nil &&
+// checkClaimLimits applies the pool limits lim of user to taking customer r
+// from the pool; daily counts the claim against the daily cap (an
+// assignment by a superior does not).
+func (s *Service) checkClaimLimits(ctx context.Context, tx *store.Tx, user string, lim access.PoolLimits, r store.Customer, now time.Time, daily bool) error {
+	if lim.CooldownDays > 0 && r.PreviousOwnerID == user && r.ReleasedAt != nil &&
 		now.Before(r.ReleasedAt.Add(time.Duration(lim.CooldownDays)*24*time.Hour)) {
-		return &quotaError{"claim cooldown", fmt.Sprintf("you let this customer go less than %d days ago", lim.CooldownDays)}
+		return &quotaError{"claim cooldown", fmt.Sprintf("the customer was let go by the same person less than %d days ago", lim.CooldownDays)}
 	}
 	if lim.MaxOwned > 0 {
-		n, err := tx.CountOwned(ctx, p.UserID)
+		n, err := tx.CountOwned(ctx, user)
 		if err != nil {
 			return err
 		}
 		if n >= lim.MaxOwned {
-			return &quotaError{"owned customers cap", fmt.Sprintf("you own %d customers, the most your role allows", n)}
+			// No number: it would count hidden customers too.
+			return &quotaError{"owned customers cap", "the owner already has as many customers as the role allows"}
 		}
 	}
-	if lim.ClaimDaily > 0 {
+	if daily && lim.ClaimDaily > 0 {
 		vals, err := s.values(ctx, tx)
 		if err != nil {
 			return err
 		}
-		n, err := tx.BumpCounter(ctx, "claim:"+p.UserID, day(vals, now))
+		n, err := tx.BumpCounter(ctx, "claim:"+user, day(vals, now))
 		if err != nil {
 			return err
 		}
@@ -162,53 +189,77 @@ func (s *Service) SweepPool(ctx context.Context) (SweepReport, error) {
 		if err != nil {
 			return err
 		}
-		warn := time.Duration(vals.Int("pool.warn_days")) * 24 * time.Hour
-		// The earliest possible deadline bounds the scan: the shortest period.
-		candidates, err := tx.DormantCustomers(ctx, now.Add(warn), 1000)
+		minDays := vals.MinPoolReturnDays()
+		if minDays <= 0 {
+			return nil // customers never return
+		}
+		day := 24 * time.Hour
+		warn := time.Duration(vals.Int(settings.PoolWarnDays)) * day
+		// Nothing active since this can be due for a warning or a return.
+		cutoff := now.Add(warn - time.Duration(minDays)*day)
+		var afterAt time.Time
+		afterID := ""
+		for {
+			page, err := tx.DormantCustomers(ctx, cutoff, afterAt, afterID, 500)
+			if err != nil {
+				return err
+			}
+			for _, d := range page {
+				if err := s.sweepOne(ctx, tx, p, vals, d, now, warn, &rep); err != nil {
+					return err
+				}
+			}
+			if len(page) < 500 {
+				return nil
+			}
+			afterAt, afterID = page[len(page)-1].LastActivityAt, page[len(page)-1].ID
+		}
+	})
+	return rep, err
+}
+
+// sweepOne returns d to the pool when its period has run, or warns its
+// owner when the period ends within warn.
+func (s *Service) sweepOne(ctx context.Context, tx *store.Tx, p access.Principal, vals settings.Values, d store.DormantCustomer,
+	now time.Time, warn time.Duration, rep *SweepReport) error {
+	days := vals.PoolReturnDays(d.Level)
+	if days <= 0 {
+		return nil
+	}
+	deadline := d.LastActivityAt.Add(time.Duration(days) * 24 * time.Hour)
+	switch {
+	case !now.Before(deadline):
+		err := tx.Transfer(ctx, d.ID, d.OwnerID, "", now)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // another node, or the owner, moved it meanwhile
+		}
 		if err != nil {
 			return err
 		}
-		for _, d := range candidates {
-			days := vals.PoolReturnDays(d.Level)
-			if days <= 0 {
-				continue
-			}
-			deadline := d.LastActivityAt.Add(time.Duration(days) * 24 * time.Hour)
-			switch {
-			case !now.Before(deadline):
-				err := tx.Transfer(ctx, d.ID, d.OwnerID, "", now)
-				if errors.Is(err, store.ErrNotFound) {
-					continue // another node, or the owner, moved it meanwhile
-				}
-				if err != nil {
-					return err
-				}
-				ev := event(p, "customer.pool_return", "customer", d.ID)
-				ev.Details = map[string]any{"previous_owner_id": d.OwnerID, "days_inactive": days}
-				if _, err := audit.Record(ctx, tx, now, ev); err != nil {
-					return err
-				}
-				rep.Returned++
-			case !d.Warned && !now.Before(deadline.Add(-warn)):
-				if err := tx.MarkPoolWarned(ctx, d.ID, now); err != nil {
-					return err
-				}
-				ev := event(p, "customer.pool_warning", "customer", d.ID)
-				ev.Details = map[string]any{"owner_id": d.OwnerID, "returns_at": deadline}
-				seq, err := audit.Record(ctx, tx, now, ev)
-				if err != nil {
-					return err
-				}
-				if _, err := monitor.Raise(ctx, tx, now, monitor.Alert{Rule: monitor.RulePoolReturnScheduled, Severity: monitor.Info,
-					ActorID: d.OwnerID, Evidence: []int64{seq}, Details: map[string]any{"customer_id": d.ID, "returns_at": deadline}}); err != nil {
-					return err
-				}
-				rep.Warned++
-			}
+		ev := event(p, "customer.pool_return", "customer", d.ID)
+		ev.Details = map[string]any{"previous_owner_id": d.OwnerID, "days_inactive": days}
+		if _, err := audit.Record(ctx, tx, now, ev); err != nil {
+			return err
 		}
-		return nil
-	})
-	return rep, err
+		rep.Returned++
+	case !d.Warned && !now.Before(deadline.Add(-warn)):
+		marked, err := tx.MarkPoolWarned(ctx, d.ID, d.OwnerID, d.LastActivityAt, now)
+		if err != nil || !marked {
+			return err
+		}
+		ev := event(p, "customer.pool_warning", "customer", d.ID)
+		ev.Details = map[string]any{"owner_id": d.OwnerID, "returns_at": deadline}
+		seq, err := audit.Record(ctx, tx, now, ev)
+		if err != nil {
+			return err
+		}
+		if _, err := monitor.Raise(ctx, tx, now, monitor.Alert{Rule: monitor.RulePoolReturnScheduled, Severity: monitor.Info,
+			ActorID: d.OwnerID, Evidence: []int64{seq}, Details: map[string]any{"customer_id": d.ID, "returns_at": deadline}}); err != nil {
+			return err
+		}
+		rep.Warned++
+	}
+	return nil
 }
 
 // OffboardReport counts what a departure handover did.
@@ -252,12 +303,13 @@ func (s *Service) Offboard(ctx context.Context, p access.Principal, userID, succ
 		rep.To = "pool"
 	}
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		u, err := tx.GetUser(ctx, userID)
+		// Locked: claims and assignments to this user wait, then see it disabled.
+		u, err := tx.LockUser(ctx, userID)
 		if err != nil {
 			return err
 		}
 		if successorID != "" {
-			su, err := tx.GetUser(ctx, successorID)
+			su, err := tx.LockUser(ctx, successorID)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && su.Disabled) {
 				return &ValidationError{Fields: []FieldError{{Field: "to", Message: "no such active user"}}}
 			}
@@ -296,24 +348,34 @@ func (s *Service) Offboard(ctx context.Context, p access.Principal, userID, succ
 		if rep.GrantsRevoked, err = tx.RevokeUserGrants(ctx, userID, now); err != nil {
 			return err
 		}
-		ids, err := tx.OwnedCustomerIDs(ctx, userID)
-		if err != nil {
-			return err
-		}
-		for i, id := range ids {
-			if err := tx.Transfer(ctx, id, userID, successorID, now); err != nil {
+		// Until none is left: a release committed meanwhile is skipped.
+		for {
+			ids, err := tx.OwnedCustomerIDs(ctx, userID)
+			if err != nil {
 				return err
 			}
-			ev := event(p, "customer.handover", "customer", id)
-			ev.Details = map[string]any{"previous_owner_id": userID, "owner_id": successorID}
-			if _, err := audit.Record(ctx, tx, now, ev); err != nil {
-				return err
+			if len(ids) == 0 {
+				break
 			}
-			if i == len(ids)/2 {
-				failpoint.Hit("offboard.half")
+			for i, id := range ids {
+				err := tx.Transfer(ctx, id, userID, successorID, now)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				rep.Customers++
+				ev := event(p, "customer.handover", "customer", id)
+				ev.Details = map[string]any{"previous_owner_id": userID, "owner_id": successorID}
+				if _, err := audit.Record(ctx, tx, now, ev); err != nil {
+					return err
+				}
+				if i == len(ids)/2 {
+					failpoint.Hit("offboard.half")
+				}
 			}
 		}
-		rep.Customers = len(ids)
 		ev := event(p, action, "user", userID)
 		ev.Details = map[string]any{"to": rep.To, "customers": rep.Customers, "shares_revoked": rep.SharesRevoked,
 			"grants_revoked": rep.GrantsRevoked, "sessions_ended": rep.SessionsEnded, "tokens_revoked": rep.TokensRevoked}

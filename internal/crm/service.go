@@ -96,6 +96,8 @@ func (s *Service) deny(ctx context.Context, p access.Principal, action, objType,
 		ev.Reason = "step-up required"
 	case errors.Is(err, ErrNotFound):
 		ev.Reason = "not found or not visible"
+	case errors.Is(err, ErrQuota):
+		ev.Reason = "quota"
 	default:
 		ev.Reason = "refused"
 	}
@@ -342,17 +344,44 @@ func (s *Service) CreateCustomer(ctx context.Context, p access.Principal, in Cus
 	return viewCustomer(p, rel, c), nil
 }
 
+// presentCustomerFields names the fields an input sets, changed or not
+// (owner and hidden have their own checks).
+func presentCustomerFields(in CustomerFields) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"kind", in.Kind != nil}, {"name", in.Name != nil}, {"phones", in.Phones != nil}, {"emails", in.Emails != nil},
+		{"address", in.Address != nil}, {"id_number", in.IDNumber != nil}, {"industry", in.Industry != nil}, {"level", in.Level != nil},
+		{"source", in.Source != nil}, {"status", in.Status != nil}, {"tags", in.Tags != nil}, {"notes", in.Notes != nil}} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 // checkAssignee verifies that ownerID ("" is the pool) may receive customers
 // from p: an enabled user, and for a principal who does not see everything,
 // one at or below it in the hierarchy (a manager assigns within the team).
 func (s *Service) checkAssignee(ctx context.Context, tx *store.Tx, p access.Principal, ownerID string) error {
+	return s.checkAssigneeIn(ctx, tx, p, ownerID, true)
+}
+
+// checkAssigneeIn is checkAssignee; lock takes the user's row lock (write
+// transactions), serializing the assignment with offboarding and claims.
+func (s *Service) checkAssigneeIn(ctx context.Context, tx *store.Tx, p access.Principal, ownerID string, lock bool) error {
 	if ownerID == "" {
 		return nil
 	}
 	if !validID(ownerID) {
 		return &ValidationError{Fields: []FieldError{{Field: "owner_id", Message: "not a valid id"}}}
 	}
-	u, err := tx.GetUser(ctx, ownerID)
+	get := tx.GetUser
+	if lock {
+		get = tx.LockUser
+	}
+	u, err := get(ctx, ownerID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
 		return &ValidationError{Fields: []FieldError{{Field: "owner_id", Message: "no such active user"}}}
 	}
@@ -469,6 +498,19 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 		if ifVersion > 0 && r.Version != ifVersion {
 			return fmt.Errorf("%w: version is %d, not %d", ErrConflict, r.Version, ifVersion)
 		}
+		// Every field given is checked, changed or not: otherwise a
+		// no-op write would confirm a masked or hidden value.
+		if present := presentCustomerFields(in); len(present) > 0 {
+			if err := access.Require(p, access.Update); err != nil {
+				return err
+			}
+			if err := needRelation(rel, access.RelShareEdit, "changing"); err != nil {
+				return err
+			}
+			if err := checkEditable(p, rel, present, false); err != nil {
+				return err
+			}
+		}
 		if c, err = s.openCustomer(ctx, tx, r); err != nil {
 			return err
 		}
@@ -476,23 +518,23 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 		if err != nil {
 			return err
 		}
-		if len(changed) > 0 {
-			if err := access.Require(p, access.Update); err != nil {
-				return err
-			}
-			if err := needRelation(rel, access.RelShareEdit, "changing"); err != nil {
-				return err
-			}
-			if err := checkEditable(p, rel, changed, false); err != nil {
-				return err
-			}
-		}
 		row := r
 		if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
 			if err := access.CanReassign(p, rel); err != nil {
 				return err
 			}
 			if err := s.checkAssignee(ctx, tx, p, *in.OwnerID); err != nil {
+				return err
+			}
+			// From the pool, the assignee's role limits (owned cap,
+			// cooldown) hold as for a claim.
+			if r.OwnerID == "" && *in.OwnerID != "" {
+				if err := s.checkAssigneeLimits(ctx, tx, *in.OwnerID, r, now); err != nil {
+					return err
+				}
+			}
+			// The shares were the previous owner's to give.
+			if _, err := tx.RevokeCustomerShares(ctx, r.ID, now); err != nil {
 				return err
 			}
 			if c.OwnerID != "" {
@@ -549,7 +591,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Customer{}, s.deny(ctx, p, action, "customer", id, ErrNotFound)
-	case errors.Is(err, access.ErrDenied):
+	case errors.Is(err, access.ErrDenied), errors.Is(err, ErrQuota):
 		return Customer{}, s.deny(ctx, p, action, "customer", id, err)
 	case err != nil:
 		return Customer{}, mapStoreErr(err)

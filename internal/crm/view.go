@@ -191,8 +191,8 @@ func viewCustomer(p access.Principal, rel access.Relation, c Customer) Customer 
 func viewContact(p access.Principal, rel access.Relation, c Contact) Contact {
 	cv := viewCustomer(p, rel, Customer{Name: c.Name, Phones: c.Phones, Emails: c.Emails, Notes: c.Notes})
 	c.Name, c.Phones, c.Emails, c.Notes = cv.Name, cv.Phones, cv.Emails, cv.Notes
-	if p.FieldLevel(access.FieldName, rel) == access.Hidden {
-		c.Title = ""
+	if p.FieldLevel(access.FieldName, rel) < access.Readable {
+		c.Title = "" // a job title beside a masked name would narrow it down
 	}
 	return c
 }

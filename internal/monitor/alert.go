@@ -37,6 +37,10 @@ const (
 	RuleSelfGrant           = "access.self_grant"
 	RuleSeparationDisabled  = "access.separation_disabled"
 	RulePoolReturnScheduled = "pool.return_warning"
+	RuleTemplateWidened     = "access.template_widened"
+	// RuleSeparatedAccountAction: under strict separation an administrator
+	// created a user or set a password (a way to sign in as someone else).
+	RuleSeparatedAccountAction = "access.separated_account_action"
 )
 
 // Alert is an alert to raise.

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/custos/custos/internal/access"
@@ -132,20 +131,11 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 		}
 		created = true
 	}
-	if err := db.Write(ctx, func(tx *store.Tx) error {
-		for _, r := range access.Templates {
-			if err := tx.EnsureRole(ctx, r); err != nil {
-				return err
-			}
-			if err := tx.EnsureRolePolicy(ctx, store.RolePolicy{Role: r.Name, MFARequired: slices.Contains(access.MFARoles, r.Name)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	o.CRM.Now, o.CRM.Logger = o.Now, o.Logger
+	service := crm.New(db, kr, o.CRM)
+	if err := service.SeedRoles(ctx, access.Templates, access.MFARoles); err != nil {
 		return nil, fmt.Errorf("seed roles: %w", err)
 	}
-	o.CRM.Now, o.CRM.Logger = o.Now, o.Logger
 	origin := cfg.Origin()
 	u, err := url.Parse(origin)
 	if err != nil {
@@ -174,7 +164,7 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 	return &Node{Passkeys: pk, SSO: sso,
 		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
 		Auth: as,
-		CRM:  crm.New(db, kr, o.CRM),
+		CRM:  service,
 	}, nil
 }
 

@@ -66,7 +66,8 @@ func zone(v string) (string, error) {
 var Defs = []Def{
 	{Key: StrictSeparation, Default: "off", Permission: "manage_policies", Validate: boolean,
 		Doc: "on: holders of administrator permissions manage users and configuration but cannot read customer data, policies or the audit trail"},
-	{Key: TimeZone, Default: "Asia/Shanghai", Permission: "manage_config", Validate: zone,
+	// A policy: moving the day boundary would refill daily quotas.
+	{Key: TimeZone, Default: "Asia/Shanghai", Permission: "manage_policies", Validate: zone,
 		Doc: "the company's time zone: when a day starts for daily quotas (reveals, claims)"},
 	{Key: PoolReturnDays, Default: "0", Permission: "manage_config", Validate: days,
 		Doc: "an owned customer without an interaction for this many days returns to the public pool (0: never); pool.return_days.<level> overrides it per customer level"},
@@ -180,6 +181,21 @@ func (v Values) Location() *time.Location {
 		return time.UTC
 	}
 	return loc
+}
+
+// MinPoolReturnDays is the shortest positive return period of any level
+// (0 when customers never return).
+func (v Values) MinPoolReturnDays() int {
+	best := v.Int(PoolReturnDays)
+	for k, s := range v.stored {
+		if !strings.HasPrefix(k, PoolReturnDays+".") {
+			continue
+		}
+		if n, err := strconv.Atoi(s); err == nil && n > 0 && (best <= 0 || n < best) {
+			best = n
+		}
+	}
+	return max(best, 0)
 }
 
 // PoolReturnDays is the return period for customers of level.

@@ -59,7 +59,8 @@ func (s Scope) predicate(a string) (string, []any) {
 		}
 	}
 	if s.UserID != "" || s.Role != "" {
-		parts = append(parts, "EXISTS (SELECT 1 FROM shares s WHERE s.customer_id = "+a+".id AND s.revoked_at IS NULL"+
+		// Shares reach owned customers only: the pool is reached by claim.
+		parts = append(parts, a+".owner_id IS NOT NULL AND EXISTS (SELECT 1 FROM shares s WHERE s.customer_id = "+a+".id AND s.revoked_at IS NULL"+
 			" AND (s.expires_at IS NULL OR s.expires_at > ?) AND (s.user_id = ? OR s.role = ?))")
 		args = append(args, Micros(s.Now), s.UserID, s.Role)
 	}
@@ -349,7 +350,8 @@ func (tx *Tx) CountOwned(ctx context.Context, userID string) (int, error) {
 }
 
 // Transfer moves a live customer from one owner to another ("" is the
-// public pool), restarting its pool clock. It fails with ErrNotFound unless
+// public pool), restarting its pool clock and ending its shares (they were
+// the previous owner's to give). It fails with ErrNotFound unless
 // the customer is still owned by from ("" meaning the pool).
 func (tx *Tx) Transfer(ctx context.Context, id, from, to string, at time.Time) error {
 	set := `owner_id = ?, last_activity_at = ?, pool_warned_at = NULL, updated_at = ?, version = version + 1`
@@ -372,7 +374,11 @@ func (tx *Tx) Transfer(ctx context.Context, id, from, to string, at time.Time) e
 	if err != nil {
 		return err
 	}
-	return affected(res)
+	if err := affected(res); err != nil {
+		return err
+	}
+	_, err = tx.RevokeCustomerShares(ctx, id, at)
+	return err
 }
 
 // TouchCustomerActivity restarts a customer's pool clock.
@@ -391,10 +397,13 @@ type DormantCustomer struct {
 }
 
 // DormantCustomers lists owned live customers with no activity since before,
-// oldest activity first, at most limit.
-func (tx *Tx) DormantCustomers(ctx context.Context, before time.Time, limit int) ([]DormantCustomer, error) {
+// oldest activity first, at most limit, after the cursor (activity, id) of
+// the previous page (zero time and "" for the first).
+func (tx *Tx) DormantCustomers(ctx context.Context, before, afterAt time.Time, afterID string, limit int) ([]DormantCustomer, error) {
 	rows, err := tx.query(ctx, `SELECT id, owner_id, level, last_activity_at, pool_warned_at IS NOT NULL FROM customers
-		WHERE owner_id IS NOT NULL AND deleted_at IS NULL AND last_activity_at < ? ORDER BY last_activity_at, id LIMIT ?`, Micros(before), limit)
+		WHERE owner_id IS NOT NULL AND deleted_at IS NULL AND last_activity_at < ?
+		AND (last_activity_at > ? OR (last_activity_at = ? AND id > ?)) ORDER BY last_activity_at, id LIMIT ?`,
+		Micros(before), Micros(afterAt), Micros(afterAt), afterID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -413,8 +422,31 @@ func (tx *Tx) DormantCustomers(ctx context.Context, before time.Time, limit int)
 	return out, rows.Err()
 }
 
-// MarkPoolWarned records that the owner was warned of a return to the pool.
-func (tx *Tx) MarkPoolWarned(ctx context.Context, id string, at time.Time) error {
-	_, err := tx.exec(ctx, `UPDATE customers SET pool_warned_at = ? WHERE id = ?`, Micros(at), id)
-	return err
+// MarkPoolWarned records that owner was warned of a return to the pool,
+// unless the customer changed meanwhile (another owner, new activity, a
+// warning already given): it reports whether it marked the customer.
+func (tx *Tx) MarkPoolWarned(ctx context.Context, id, owner string, activity, at time.Time) (bool, error) {
+	res, err := tx.exec(ctx, `UPDATE customers SET pool_warned_at = ? WHERE id = ? AND owner_id = ? AND last_activity_at = ?
+		AND pool_warned_at IS NULL AND deleted_at IS NULL`, Micros(at), id, owner, Micros(activity))
+	n, err := rowsAffected(res, err)
+	return n == 1, err
+}
+
+// RevokeCustomerShares ends every share of a customer (its owner changed:
+// the shares were the previous owner's to give).
+func (tx *Tx) RevokeCustomerShares(ctx context.Context, customerID string, at time.Time) (int, error) {
+	res, err := tx.exec(ctx, `UPDATE shares SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`, Micros(at), customerID)
+	return rowsAffected(res, err)
+}
+
+// LockUser loads a user for a write that depends on it (its state, the
+// customers it owns): on PostgreSQL the row stays locked until the
+// transaction ends, so claims, assignments and offboarding of one user are
+// serialized. SQLite's write transactions are serialized already.
+func (tx *Tx) LockUser(ctx context.Context, id string) (User, error) {
+	q := `SELECT ` + userCols + ` FROM users WHERE id = ?`
+	if tx.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	return scanUser(tx.queryRow(ctx, q, id))
 }

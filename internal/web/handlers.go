@@ -639,6 +639,9 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p access.Pri
 		return
 	}
 	u, err := s.auth.CreateUser(r.Context(), eventOf(p), auth.NewUser{Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password})
+	if err == nil {
+		err = s.crm.WatchAccountAction(r.Context(), p, u.ID, "user created")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -809,7 +812,11 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, p access.
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if err := s.auth.ResetPassword(r.Context(), eventOf(p), uid, in.Password); err != nil {
+	err := s.auth.ResetPassword(r.Context(), eventOf(p), uid, in.Password)
+	if err == nil {
+		err = s.crm.WatchAccountAction(r.Context(), p, uid, "password reset")
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
