@@ -294,6 +294,9 @@ func (s *Service) Offboard(ctx context.Context, p access.Principal, userID, succ
 	if successorID != "" && successorID == userID {
 		fe.addf("to", "the successor must be someone else")
 	}
+	if userID == p.UserID {
+		fe.addf("user_id", "you cannot offboard yourself")
+	}
 	if err := fe.err(); err != nil {
 		return OffboardReport{}, err
 	}

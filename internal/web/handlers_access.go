@@ -239,17 +239,13 @@ type offboardIn struct {
 	ToPool bool   `json:"to_pool"`
 }
 
-func (s *Server) offboardUser(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
+func (s *Server) offboardUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
 	if uid == "" {
 		return
 	}
 	var in offboardIn
 	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if uid == id.User.ID {
-		writeProblem(w, r, http.StatusConflict, "you cannot offboard yourself", nil)
 		return
 	}
 	rep, err := s.crm.Offboard(r.Context(), p, uid, in.To, in.ToPool)
