@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/custos/custos/internal/doctor"
+	"github.com/custos/custos/internal/node"
 	"github.com/custos/custos/internal/settings"
 )
 
@@ -21,21 +22,18 @@ Settings:
 	list := &cobra.Command{
 		Use: "list", Short: "List settings with their values and where each comes from", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			st, err := n.CRM.Settings(a.ctx, operator())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE\tDEFAULT")
-			for _, s := range st {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Key, s.Value, s.Source, s.Default)
-			}
-			return tw.Flush()
+			return a.withNode(func(n *node.Node) error {
+				st, err := n.CRM.Settings(a.ctx, operator())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE\tDEFAULT")
+				for _, s := range st {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Key, s.Value, s.Source, s.Default)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	get := &cobra.Command{
@@ -45,24 +43,21 @@ Settings:
 				_, err := settings.Validate(args[0], "")
 				return usageError{err}
 			}
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			st, err := n.CRM.Settings(a.ctx, operator())
-			if err != nil {
-				return err
-			}
-			for _, s := range st {
-				if s.Key == settings.CanonicalKey(args[0]) {
-					fmt.Fprintln(a.stdout, s.Value)
-					return nil
+			return a.withNode(func(n *node.Node) error {
+				st, err := n.CRM.Settings(a.ctx, operator())
+				if err != nil {
+					return err
 				}
-			}
-			d, _ := settings.Lookup(args[0])
-			fmt.Fprintln(a.stdout, d.Default)
-			return nil
+				for _, s := range st {
+					if s.Key == settings.CanonicalKey(args[0]) {
+						fmt.Fprintln(a.stdout, s.Value)
+						return nil
+					}
+				}
+				d, _ := settings.Lookup(args[0])
+				fmt.Fprintln(a.stdout, d.Default)
+				return nil
+			})
 		},
 	}
 	set := &cobra.Command{
@@ -74,17 +69,14 @@ Settings:
 			if _, err := settings.Validate(args[0], args[1]); err != nil {
 				return usageError{err}
 			}
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			s, err := n.CRM.SetSetting(a.ctx, operator(), args[0], args[1])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "%s = %s (%s)\n", s.Key, s.Value, s.Source)
-			return nil
+			return a.withNode(func(n *node.Node) error {
+				s, err := n.CRM.SetSetting(a.ctx, operator(), args[0], args[1])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "%s = %s (%s)\n", s.Key, s.Value, s.Source)
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(list, get, set)
@@ -103,22 +95,19 @@ func (a *app) doctorCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "doctor", Short: "Check the security posture (strict separation, second factors, administrators)", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			findings, err := doctor.Check(a.ctx, n.DB)
-			if err != nil {
-				return err
-			}
-			for _, f := range findings {
-				fmt.Fprintf(a.stdout, "[%s] %-18s %-6s %s\n", f.Status, f.ID, f.Severity, f.Summary)
-				if f.Fix != "" {
-					fmt.Fprintf(a.stdout, "       fix: %s\n", f.Fix)
+			return a.withNode(func(n *node.Node) error {
+				findings, err := doctor.Check(a.ctx, n.DB)
+				if err != nil {
+					return err
 				}
-			}
-			return nil
+				for _, f := range findings {
+					fmt.Fprintf(a.stdout, "[%s] %-18s %-6s %s\n", f.Status, f.ID, f.Severity, f.Summary)
+					if f.Fix != "" {
+						fmt.Fprintf(a.stdout, "       fix: %s\n", f.Fix)
+					}
+				}
+				return nil
+			})
 		},
 	}
 }

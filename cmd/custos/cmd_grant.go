@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/custos/custos/internal/node"
 )
 
 func (a *app) grantCmd() *cobra.Command {
@@ -21,21 +23,18 @@ func (a *app) grantCmd() *cobra.Command {
 			if strings.TrimSpace(reason) == "" {
 				return usageError{fmt.Errorf("--reason is required")}
 			}
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			u, err := n.Auth.FindUserByEmail(a.ctx, user)
-			if err != nil {
-				return err
-			}
-			g, err := n.CRM.CreateGrant(a.ctx, operator(), u.ID, perm, reason, time.Now().Add(ttl))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "granted %s to %s until %s (grant %s)\n", g.Permission, u.Email, g.ExpiresAt.Format(time.RFC3339), g.ID)
-			return nil
+			return a.withNode(func(n *node.Node) error {
+				u, err := n.Auth.FindUserByEmail(a.ctx, user)
+				if err != nil {
+					return err
+				}
+				g, err := n.CRM.CreateGrant(a.ctx, operator(), u.ID, perm, reason, time.Now().Add(ttl))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "granted %s to %s until %s (grant %s)\n", g.Permission, u.Email, g.ExpiresAt.Format(time.RFC3339), g.ID)
+				return nil
+			})
 		},
 	}
 	add.Flags().StringVar(&user, "user", "", "the user's email (required)")
@@ -48,36 +47,30 @@ func (a *app) grantCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List grants", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			gs, err := n.CRM.ListGrants(a.ctx, operator(), "")
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tPERMISSION\tEXPIRES\tACTIVE")
-			for _, g := range gs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", g.ID, g.UserID, g.Permission, g.ExpiresAt.Format(time.RFC3339), g.Active)
-			}
-			return tw.Flush()
+			return a.withNode(func(n *node.Node) error {
+				gs, err := n.CRM.ListGrants(a.ctx, operator(), "")
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tUSER\tPERMISSION\tEXPIRES\tACTIVE")
+				for _, g := range gs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", g.ID, g.UserID, g.Permission, g.ExpiresAt.Format(time.RFC3339), g.Active)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	revoke := &cobra.Command{
 		Use: "revoke ID", Short: "End a grant now", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			if err := n.CRM.RevokeGrant(a.ctx, operator(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "revoked grant %s\n", args[0])
-			return nil
+			return a.withNode(func(n *node.Node) error {
+				if err := n.CRM.RevokeGrant(a.ctx, operator(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "revoked grant %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(add, list, revoke)

@@ -11,6 +11,7 @@ import (
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/node"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -91,52 +92,46 @@ manager (sales manager), sales (sales rep), support, finance.`}
 	list := &cobra.Command{
 		Use: "list", Short: "List roles", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			roles, err := n.CRM.ListRoles(a.ctx, operator())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(a.stdout).Encode(roles)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPARENT\tSEE ALL\tPERMISSIONS\tMASKED\tHIDDEN")
-			for _, r := range roles {
-				var masked, hidden []string
-				for _, f := range access.Fields {
-					switch r.Fields[f] {
-					case access.Masked:
-						masked = append(masked, f)
-					case access.Hidden:
-						hidden = append(hidden, f)
-					}
+			return a.withNode(func(n *node.Node) error {
+				roles, err := n.CRM.ListRoles(a.ctx, operator())
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Name, dash(r.Parent), r.SeeAll, access.FormatPermissions(r.Permissions),
-					dash(strings.Join(masked, ",")), dash(strings.Join(hidden, ",")))
-			}
-			return tw.Flush()
+				if asJSON {
+					return json.NewEncoder(a.stdout).Encode(roles)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tPARENT\tSEE ALL\tPERMISSIONS\tMASKED\tHIDDEN")
+				for _, r := range roles {
+					var masked, hidden []string
+					for _, f := range access.Fields {
+						switch r.Fields[f] {
+						case access.Masked:
+							masked = append(masked, f)
+						case access.Hidden:
+							hidden = append(hidden, f)
+						}
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Name, dash(r.Parent), r.SeeAll, access.FormatPermissions(r.Permissions),
+						dash(strings.Join(masked, ",")), dash(strings.Join(hidden, ",")))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	show := &cobra.Command{
 		Use: "show NAME", Short: "Show one role as JSON", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			r, err := n.CRM.GetRole(a.ctx, operator(), args[0])
-			if err != nil {
-				return fmt.Errorf("role %q: %w", args[0], err)
-			}
-			enc := json.NewEncoder(a.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(r)
+			return a.withNode(func(n *node.Node) error {
+				r, err := n.CRM.GetRole(a.ctx, operator(), args[0])
+				if err != nil {
+					return fmt.Errorf("role %q: %w", args[0], err)
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			})
 		},
 	}
 	var cf roleFlags
@@ -149,17 +144,14 @@ manager (sales manager), sales (sales rep), support, finance.`}
 			if err != nil {
 				return err
 			}
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			r, err := n.CRM.CreateRole(a.ctx, operator(), args[0], from, in)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "created role %s (parent %s; %s)\n", r.Name, dash(r.Parent), access.FormatPermissions(r.Permissions))
-			return nil
+			return a.withNode(func(n *node.Node) error {
+				r, err := n.CRM.CreateRole(a.ctx, operator(), args[0], from, in)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "created role %s (parent %s; %s)\n", r.Name, dash(r.Parent), access.FormatPermissions(r.Permissions))
+				return nil
+			})
 		},
 	}
 	cf.register(create)
@@ -173,33 +165,27 @@ manager (sales manager), sales (sales rep), support, finance.`}
 			if err != nil {
 				return err
 			}
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			r, err := n.CRM.UpdateRole(a.ctx, operator(), args[0], in)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "updated role %s; holders get it from their next request\n", r.Name)
-			return nil
+			return a.withNode(func(n *node.Node) error {
+				r, err := n.CRM.UpdateRole(a.ctx, operator(), args[0], in)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "updated role %s; holders get it from their next request\n", r.Name)
+				return nil
+			})
 		},
 	}
 	uf.register(update)
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a role nobody holds and no role descends from", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			if err := n.CRM.DeleteRole(a.ctx, operator(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "deleted role %s\n", args[0])
-			return nil
+			return a.withNode(func(n *node.Node) error {
+				if err := n.CRM.DeleteRole(a.ctx, operator(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "deleted role %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	var mfa, allow, hours string
@@ -207,39 +193,36 @@ manager (sales manager), sales (sales rep), support, finance.`}
 		Use: "policy NAME", Short: "Show or change a role's login policy (second factor, address allowlist, hours)", Args: exactArgs(1),
 		Example: `  custos role policy --data ./data sales --mfa on --allow "10.0.0.0/8 192.168.1.0/24" --hours "08:00-20:00 Asia/Shanghai"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := a.open(false)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			pol, err := n.Auth.RolePolicy(a.ctx, args[0])
-			if err != nil {
-				return fmt.Errorf("role %q: %w", args[0], err)
-			}
-			ch := cmd.Flags().Changed
-			if ch("mfa") || ch("allow") || ch("hours") {
-				if ch("mfa") {
-					switch mfa {
-					case "on":
-						pol.MFARequired = true
-					case "off":
-						pol.MFARequired = false
-					default:
-						return usageError{fmt.Errorf("--mfa takes on or off")}
+			return a.withNode(func(n *node.Node) error {
+				pol, err := n.Auth.RolePolicy(a.ctx, args[0])
+				if err != nil {
+					return fmt.Errorf("role %q: %w", args[0], err)
+				}
+				ch := cmd.Flags().Changed
+				if ch("mfa") || ch("allow") || ch("hours") {
+					if ch("mfa") {
+						switch mfa {
+						case "on":
+							pol.MFARequired = true
+						case "off":
+							pol.MFARequired = false
+						default:
+							return usageError{fmt.Errorf("--mfa takes on or off")}
+						}
+					}
+					if ch("allow") {
+						pol.IPAllowlist = allow
+					}
+					if ch("hours") {
+						pol.LoginHours = hours
+					}
+					if err := n.Auth.SetRolePolicy(a.ctx, audit.Event{Actor: operator().Actor}, pol); err != nil {
+						return err
 					}
 				}
-				if ch("allow") {
-					pol.IPAllowlist = allow
-				}
-				if ch("hours") {
-					pol.LoginHours = hours
-				}
-				if err := n.Auth.SetRolePolicy(a.ctx, audit.Event{Actor: operator().Actor}, pol); err != nil {
-					return err
-				}
-			}
-			printPolicy(a, pol)
-			return nil
+				printPolicy(a, pol)
+				return nil
+			})
 		},
 	}
 	policy.Flags().StringVar(&mfa, "mfa", "", "require a second factor: on or off")

@@ -88,6 +88,16 @@ func operator() access.Principal {
 }
 
 // exactArgs is cobra.ExactArgs with a usage error.
+// withNode opens the data directory, runs fn and closes it again.
+func (a *app) withNode(fn func(n *node.Node) error) error {
+	n, err := a.open(false)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	return fn(n)
+}
+
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {

@@ -177,12 +177,6 @@ func Resolve(s Subject, roles []store.Role, grants []Permission, strict bool) (P
 	return p, nil
 }
 
-// NewPrincipal builds the principal of a user holding role r alone (no
-// hierarchy, no grants). Tests and tools that know one role use it.
-func NewPrincipal(userID, actor string, r store.Role) (Principal, error) {
-	return Resolve(Subject{UserID: userID, Actor: actor, Role: r.Name}, []store.Role{r}, nil, false)
-}
-
 // Descendants lists the roles strictly below role, breadth first. A cycle
 // (which role validation refuses) cannot loop.
 func Descendants(roles []store.Role, role string) []string {

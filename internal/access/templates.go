@@ -77,15 +77,6 @@ func init() {
 	}
 }
 
-// Template returns the template role named name.
-func Template(name string) (store.Role, bool) {
-	i := slices.IndexFunc(Templates, func(r store.Role) bool { return r.Name == name })
-	if i < 0 {
-		return store.Role{}, false
-	}
-	return Templates[i], true
-}
-
 // MFARoles are the roles that require a second factor by default (the
 // security officer can change this per role).
 var MFARoles = []string{"admin", "security_officer", "auditor", "sales_director", "manager"}

@@ -14,6 +14,18 @@ import (
 	"github.com/custos/custos/internal/store"
 )
 
+// transfer is every change of owner but an edit's (claim, release, return
+// to the pool, handover): the customer moves and its shares end, as they
+// were the previous owner's to give. UpdateCustomer does the same for a
+// reassignment.
+func (s *Service) transfer(ctx context.Context, tx *store.Tx, id, from, to string, now time.Time) error {
+	if err := tx.Transfer(ctx, id, from, to, now); err != nil {
+		return err
+	}
+	_, err := tx.RevokeCustomerShares(ctx, id, now)
+	return err
+}
+
 // ClaimCustomer takes a customer from the public pool, within the role's
 // limits: claims per day, customers owned, and a cooldown before a previous
 // owner may take back a customer they let go.
@@ -53,7 +65,7 @@ func (s *Service) ClaimCustomer(ctx context.Context, p access.Principal, id stri
 			refusal = fmt.Errorf("%w: %s", ErrQuota, q.msg)
 			return nil
 		}
-		if err := tx.Transfer(ctx, id, "", p.UserID, now); err != nil {
+		if err := s.transfer(ctx, tx, id, "", p.UserID, now); err != nil {
 			return err
 		}
 		r.OwnerID, r.OwnerRole, r.Version, r.LastActivityAt = p.UserID, p.Role, r.Version+1, now
@@ -155,7 +167,7 @@ func (s *Service) ReleaseCustomer(ctx context.Context, p access.Principal, id st
 				return err
 			}
 		}
-		if err := tx.Transfer(ctx, id, r.OwnerID, "", now); err != nil {
+		if err := s.transfer(ctx, tx, id, r.OwnerID, "", now); err != nil {
 			return err
 		}
 		ev := event(p, action, "customer", id)
@@ -229,7 +241,7 @@ func (s *Service) sweepOne(ctx context.Context, tx *store.Tx, p access.Principal
 	deadline := d.LastActivityAt.Add(time.Duration(days) * 24 * time.Hour)
 	switch {
 	case !now.Before(deadline):
-		err := tx.Transfer(ctx, d.ID, d.OwnerID, "", now)
+		err := s.transfer(ctx, tx, d.ID, d.OwnerID, "", now)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // another node, or the owner, moved it meanwhile
 		}
@@ -361,7 +373,7 @@ func (s *Service) Offboard(ctx context.Context, p access.Principal, userID, succ
 				break
 			}
 			for i, id := range ids {
-				err := tx.Transfer(ctx, id, userID, successorID, now)
+				err := s.transfer(ctx, tx, id, userID, successorID, now)
 				if errors.Is(err, store.ErrNotFound) {
 					continue
 				}

@@ -920,7 +920,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 // openPage decrypts a page of rows, drops bigram false positives (checked
 // on the plaintext name before masking) and applies p's field policy.
 func (s *Service) openPage(ctx context.Context, tx *store.Tx, p access.Principal, plan searchPlan, rows []store.Customer) ([]Customer, error) {
-	levels, err := shareLevels(ctx, tx, p, plan.q.Scope.Now)
+	levels, err := shareLevels(ctx, tx, p, rows, plan.q.Scope.Now)
 	if err != nil {
 		return nil, err
 	}

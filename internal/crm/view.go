@@ -91,7 +91,7 @@ func shareLevel(ctx context.Context, tx *store.Tx, p access.Principal, customerI
 	if p.UserID == "" {
 		return "", nil
 	}
-	shares, err := tx.SharesFor(ctx, customerID, p.UserID, p.Role, now)
+	shares, err := tx.SharesFor(ctx, []string{customerID}, p.UserID, p.Role, now)
 	if err != nil {
 		return "", err
 	}
@@ -104,13 +104,20 @@ func shareLevel(ctx context.Context, tx *store.Tx, p access.Principal, customerI
 	return level, nil
 }
 
-// shareLevels is shareLevel for many customers at once (a list page).
-func shareLevels(ctx context.Context, tx *store.Tx, p access.Principal, now time.Time) (map[string]string, error) {
+// shareLevels is shareLevel for the customers of a list page that p does
+// not reach fully anyway (one query per page, whatever the number of shares).
+func shareLevels(ctx context.Context, tx *store.Tx, p access.Principal, rows []store.Customer, now time.Time) (map[string]string, error) {
 	out := map[string]string{}
 	if p.UserID == "" || p.SeeAll {
 		return out, nil
 	}
-	shares, err := tx.SharesFor(ctx, "", p.UserID, p.Role, now)
+	var ids []string
+	for _, r := range rows {
+		if access.RelationTo(p, r.OwnerID, r.OwnerRole, "") != access.RelFull {
+			ids = append(ids, r.ID)
+		}
+	}
+	shares, err := tx.SharesFor(ctx, ids, p.UserID, p.Role, now)
 	if err != nil {
 		return nil, err
 	}

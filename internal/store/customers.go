@@ -350,8 +350,7 @@ func (tx *Tx) CountOwned(ctx context.Context, userID string) (int, error) {
 }
 
 // Transfer moves a live customer from one owner to another ("" is the
-// public pool), restarting its pool clock and ending its shares (they were
-// the previous owner's to give). It fails with ErrNotFound unless
+// public pool), restarting its pool clock. It fails with ErrNotFound unless
 // the customer is still owned by from ("" meaning the pool).
 func (tx *Tx) Transfer(ctx context.Context, id, from, to string, at time.Time) error {
 	set := `owner_id = ?, last_activity_at = ?, pool_warned_at = NULL, updated_at = ?, version = version + 1`
@@ -374,11 +373,7 @@ func (tx *Tx) Transfer(ctx context.Context, id, from, to string, at time.Time) e
 	if err != nil {
 		return err
 	}
-	if err := affected(res); err != nil {
-		return err
-	}
-	_, err = tx.RevokeCustomerShares(ctx, id, at)
-	return err
+	return affected(res)
 }
 
 // TouchCustomerActivity restarts a customer's pool clock.

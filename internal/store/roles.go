@@ -179,16 +179,19 @@ func (tx *Tx) CustomerShares(ctx context.Context, customerID string) ([]Share, e
 	return tx.shares(ctx, `SELECT `+shareCols+` FROM shares WHERE customer_id = ? ORDER BY created_at DESC, id`, customerID)
 }
 
-// SharesFor lists the shares in force at now that reach a user directly or
-// through role, for customer (every customer when customerID is "").
-func (tx *Tx) SharesFor(ctx context.Context, customerID, userID, role string, now time.Time) ([]Share, error) {
-	q := `SELECT ` + shareCols + ` FROM shares WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND (user_id = ? OR role = ?)`
-	args := []any{Micros(now), userID, role}
-	if customerID != "" {
-		q += ` AND customer_id = ?`
-		args = append(args, customerID)
+// SharesFor lists the shares in force at now on the given customers that
+// reach a user directly or through role.
+func (tx *Tx) SharesFor(ctx context.Context, customerIDs []string, userID, role string, now time.Time) ([]Share, error) {
+	if len(customerIDs) == 0 {
+		return nil, nil
 	}
-	return tx.shares(ctx, q+` ORDER BY id`, args...)
+	q := `SELECT ` + shareCols + ` FROM shares WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND (user_id = ? OR role = ?)
+		AND customer_id IN (` + placeholders(len(customerIDs)) + `) ORDER BY id`
+	args := []any{Micros(now), userID, role}
+	for _, id := range customerIDs {
+		args = append(args, id)
+	}
+	return tx.shares(ctx, q, args...)
 }
 
 func (tx *Tx) shares(ctx context.Context, q string, args ...any) ([]Share, error) {
@@ -256,11 +259,6 @@ func (tx *Tx) InsertGrant(ctx context.Context, g Grant) error {
 	_, err := tx.exec(ctx, `INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, g.UserID, g.Permission, g.Reason, g.KeyVersion, g.ApprovedBy, Micros(g.CreatedAt), Micros(g.ExpiresAt), nullMicros(g.RevokedAt))
 	return err
-}
-
-// GetGrant loads a grant.
-func (tx *Tx) GetGrant(ctx context.Context, id string) (Grant, error) {
-	return scanGrant(tx.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ?`, id))
 }
 
 // ActiveGrants lists a user's grants in force at now.
@@ -357,16 +355,6 @@ func (tx *Tx) BumpCounter(ctx context.Context, key, day string) (int, error) {
 	var n int
 	err := tx.queryRow(ctx, `INSERT INTO quota_counters (key, day, count) VALUES (?, ?, 1)
 		ON CONFLICT (key, day) DO UPDATE SET count = quota_counters.count + 1 RETURNING count`, key, day).Scan(&n)
-	return n, mapErr(err)
-}
-
-// Counter reads a daily counter (0 when absent).
-func (tx *Tx) Counter(ctx context.Context, key, day string) (int, error) {
-	var n int
-	err := tx.queryRow(ctx, `SELECT count FROM quota_counters WHERE key = ? AND day = ?`, key, day).Scan(&n)
-	if err == sql.ErrNoRows {
-		return 0, nil
-	}
 	return n, mapErr(err)
 }
 

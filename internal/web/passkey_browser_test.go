@@ -170,12 +170,8 @@ func TestPasskeyBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roles, err := n.Roles(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := auth.Identity{User: u, Role: roles["sales"], Via: "session"}
-	p, err := access.NewPrincipal(u.ID, id.Actor(), id.Role)
+	id := auth.Identity{User: u, Via: "session"}
+	p, err := n.CRM.Principal(ctx, access.Subject{UserID: u.ID, Actor: id.Actor(), Role: u.Role})
 	if err != nil {
 		t.Fatal(err)
 	}
