@@ -105,9 +105,11 @@ func (a *app) runServe() error {
 		}
 	}()
 	jobs, stopJobs := context.WithCancel(a.ctx)
-	jobsDone := make(chan struct{})
+	jobsDone, auditDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(jobsDone); poolSweeper(jobs, n.CRM, log, time.Hour) }()
-	defer func() { stopJobs(); <-jobsDone }()
+	// Checkpoints, incremental and daily verification, retention.
+	go func() { defer close(auditDone); n.AuditJobs().Run(jobs) }()
+	defer func() { stopJobs(); <-jobsDone; <-auditDone }()
 	select {
 	case err := <-errc:
 		return err

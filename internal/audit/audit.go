@@ -33,7 +33,12 @@ type Event struct {
 	ObjectID   string
 	Outcome    string
 	Reason     string         // short, never personal data
-	Details    map[string]any // ids, field names, counts; never personal values
+	Details    map[string]any // ids, field names, counts; never personal values (use Seal)
+	// Customers names every customer the event concerns (the object itself,
+	// or each id a list or search returned), so that "who saw customer X" is
+	// one indexed query. ObjectID is included automatically when ObjectType
+	// is "customer".
+	Customers []string
 }
 
 // Record appends e in tx at time now and returns its sequence number.
@@ -52,7 +57,7 @@ func Record(ctx context.Context, tx *store.Tx, now time.Time, e Event) (int64, e
 	seq, err := tx.AppendAudit(ctx, store.AuditEvent{
 		At: now.UTC(), Actor: e.Actor, IP: e.IP, UserAgent: truncate(e.UserAgent, 256), Action: e.Action,
 		ObjectType: e.ObjectType, ObjectID: e.ObjectID, Outcome: e.Outcome, Reason: truncate(e.Reason, 256),
-		RequestID: e.RequestID, Details: details,
+		RequestID: e.RequestID, Details: details, Customers: customers(e),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("audit: append: %w", err)
@@ -67,6 +72,25 @@ func RecordAlone(ctx context.Context, db *store.DB, now time.Time, e Event) erro
 		_, err := Record(ctx, tx, now, e)
 		return err
 	})
+}
+
+// customers lists the customers e concerns, each once.
+func customers(e Event) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if e.ObjectType == "customer" {
+		add(e.ObjectID)
+	}
+	for _, id := range e.Customers {
+		add(id)
+	}
+	return out
 }
 
 func truncate(s string, n int) string {

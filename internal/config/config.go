@@ -88,6 +88,18 @@ func (c Config) DatabaseDSN() string {
 // RootKeyPath is the local root key file.
 func (c Config) RootKeyPath() string { return filepath.Join(c.DataDir, "root.key") }
 
+// AuditKeyPath is the Ed25519 key that signs audit checkpoints: its own
+// file, apart from the database and the root key.
+func (c Config) AuditKeyPath() string { return filepath.Join(c.DataDir, "audit", "signing.key") }
+
+// AuditCheckpointPath is the append-only file of signed audit checkpoints.
+func (c Config) AuditCheckpointPath() string {
+	return filepath.Join(c.DataDir, "audit", "checkpoints.jsonl")
+}
+
+// AuditArchiveDir holds pruned audit segments.
+func (c Config) AuditArchiveDir() string { return filepath.Join(c.DataDir, "audit", "archive") }
+
 // Validate checks the settings that do not depend on the serving address.
 func (c Config) Validate() error {
 	var errs []error

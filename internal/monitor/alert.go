@@ -41,6 +41,9 @@ const (
 	// RuleSeparatedAccountAction: under strict separation an administrator
 	// created a user or set a password (a way to sign in as someone else).
 	RuleSeparatedAccountAction = "access.separated_account_action"
+	// RuleAuditChainBroken: scheduled verification of the audit trail
+	// found tampering.
+	RuleAuditChainBroken = "audit.chain_broken"
 )
 
 // Alert is an alert to raise.

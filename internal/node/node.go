@@ -33,9 +33,12 @@ type Node struct {
 	CRM      *crm.Service
 	Passkeys *passkey.Service
 	SSO      *auth.SSO // nil when single sign-on is not configured
+	// Audit signs checkpoints of the audit chain into the data directory.
+	Audit *audit.Checkpointer
 	Log      *slog.Logger
 	// Created is true when this Open initialized the data directory.
 	Created bool
+	now     func() time.Time
 }
 
 // Options for Open.
@@ -161,15 +164,32 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 			return nil, fmt.Errorf("single sign-on: %w", err)
 		}
 	}
-	return &Node{Passkeys: pk, SSO: sso,
+	signer, _, err := audit.LoadOrCreateKey(cfg.AuditKeyPath())
+	if err != nil {
+		return nil, err
+	}
+	cp := &audit.Checkpointer{DB: db, Signer: signer, Log: audit.CheckpointLog{Path: cfg.AuditCheckpointPath()}, Now: o.Now}
+	if _, err := cp.Load(); err != nil {
+		return nil, err
+	}
+	return &Node{Passkeys: pk, SSO: sso, Audit: cp, now: o.Now,
 		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
 		Auth: as,
 		CRM:  service,
 	}, nil
 }
 
-// Close releases the database.
-func (n *Node) Close() error { return n.DB.Close() }
+// Close writes a final audit checkpoint (so that cutting the tail of a
+// stopped node's trail is detected) and releases the database.
+func (n *Node) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, cerr := n.Audit.Checkpoint(ctx)
+	if cerr != nil {
+		n.Log.Error("final audit checkpoint failed", "err", cerr)
+	}
+	return errors.Join(cerr, n.DB.Close())
+}
 
 // FirstAdmin is the administrator created on first start.
 type FirstAdmin struct {

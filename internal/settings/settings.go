@@ -31,7 +31,27 @@ const (
 	TimeZone         = "time_zone"
 	PoolReturnDays   = "pool.return_days"
 	PoolWarnDays     = "pool.warn_days"
+	// AuditRetentionDays: events older than this are archived and pruned.
+	AuditRetentionDays = "audit.retention_days"
+	// AuditCheckpointEvents and AuditCheckpointSeconds: a signed checkpoint
+	// is written after this many events or this long after the last one.
+	AuditCheckpointEvents  = "audit.checkpoint_events"
+	AuditCheckpointSeconds = "audit.checkpoint_seconds"
 )
+
+// MinAuditRetentionDays is the shortest retention accepted (China's
+// Cybersecurity Law, art. 21: at least six months).
+const MinAuditRetentionDays = 180
+
+func between(lo, hi int, unit string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < lo || n > hi {
+			return "", fmt.Errorf("must be a number of %s from %d to %d", unit, lo, hi)
+		}
+		return strconv.Itoa(n), nil
+	}
+}
 
 // PoolReturnDaysLevel is the per-level override key of PoolReturnDays.
 func PoolReturnDaysLevel(level string) string { return PoolReturnDays + "." + level }
@@ -73,6 +93,14 @@ var Defs = []Def{
 		Doc: "an owned customer without an interaction for this many days returns to the public pool (0: never); pool.return_days.<level> overrides it per customer level"},
 	{Key: PoolWarnDays, Default: "3", Permission: "manage_config", Validate: days,
 		Doc: "the owner is warned this many days before a customer returns to the pool"},
+	// The audit trail's settings are policies: shortening retention or
+	// checkpointing less often weakens the evidence.
+	{Key: AuditRetentionDays, Default: "365", Permission: "manage_policies", Validate: between(MinAuditRetentionDays, 36500, "days"),
+		Doc: "audit events older than this many days are archived to a verifiable file in the data directory and pruned (at least 180)"},
+	{Key: AuditCheckpointEvents, Default: "1000", Permission: "manage_policies", Validate: between(1, 1000000, "events"),
+		Doc: "a signed audit checkpoint is written after this many events"},
+	{Key: AuditCheckpointSeconds, Default: "60", Permission: "manage_policies", Validate: between(1, 86400, "seconds"),
+		Doc: "a signed audit checkpoint is written this many seconds after the last one when events were added"},
 }
 
 // levelCode is a customer level as stored (normalize.Code: lower case).

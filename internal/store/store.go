@@ -160,6 +160,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	// head is the audit chain head once this transaction has appended an
+	// event (and, on PostgreSQL, holds the head row's lock).
+	head *AuditHead
 }
 
 // Read runs fn in a read-only transaction (a consistent snapshot).
@@ -325,7 +328,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
 	}
-	return nil
+	return db.chainLegacyAudit(ctx)
 }
 
 // Micros converts a time to the stored representation (unix microseconds).

@@ -135,6 +135,7 @@ var routes = []Route{
 	{Method: "PUT", Pattern: "/api/v1/settings/{key}", Auth: true, authed: (*Server).putSetting},
 	{Method: "GET", Pattern: "/api/v1/alerts", Auth: true, authed: (*Server).listAlerts},
 	{Method: "GET", Pattern: "/api/v1/posture", Auth: true, authed: (*Server).posture},
+	{Method: "GET", Pattern: "/api/v1/audit", Auth: true, authed: (*Server).queryAudit},
 	{Method: "GET", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).listTokens},
 	{Method: "POST", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).createToken},
 	{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Auth: true, authed: (*Server).revokeToken},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/audit/chain"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -27,6 +29,35 @@ func newEvent(i int) store.AuditEvent {
 		RequestID:  fmt.Sprintf("req-%d", i),
 		Details:    fmt.Sprintf(`{"i":%d}`, i),
 	}
+}
+
+// checkChain fails unless evs are consecutive events of one unbroken chain
+// starting at the genesis hash.
+func checkChain(t *testing.T, evs []store.AuditEvent) {
+	t.Helper()
+	prev := chain.Genesis
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d: the chain has a gap", i, e.Seq)
+		}
+		if !bytes.Equal(e.PrevHash, prev) {
+			t.Fatalf("event %d links to %x, want %x: the chain forked", e.Seq, e.PrevHash, prev)
+		}
+		if want := chain.Hash(prev, e.Seq, store.Micros(e.At), e.Fields()); !bytes.Equal(e.Hash, want) {
+			t.Fatalf("event %d has hash %x, want %x", e.Seq, e.Hash, want)
+		}
+		prev = e.Hash
+	}
+}
+
+// stripChain clears the chain columns, for comparing events with those appended.
+func stripChain(evs []store.AuditEvent) []store.AuditEvent {
+	out := make([]store.AuditEvent, len(evs))
+	for i, e := range evs {
+		e.PrevHash, e.Hash = nil, nil
+		out[i] = e
+	}
+	return out
 }
 
 func auditEvents(t *testing.T, db *store.DB, after int64, limit int) []store.AuditEvent {
@@ -89,7 +120,8 @@ func testAudit(t *testing.T, db *store.DB) {
 	}
 
 	got := auditEvents(t, db, 0, n)
-	if !reflect.DeepEqual(got, want) {
+	checkChain(t, got)
+	if !reflect.DeepEqual(stripChain(got), want) {
 		t.Fatalf("AuditEvents(0, %d) =\n%+v\nwant\n%+v", n, got, want)
 	}
 
@@ -111,7 +143,7 @@ func testAudit(t *testing.T, db *store.DB) {
 		if len(all) != n+3 {
 			t.Fatalf("paging with limit %d returned %d events, want %d", limit, len(all), n+3)
 		}
-		if !reflect.DeepEqual(all[:n], want) {
+		if !reflect.DeepEqual(stripChain(all[:n]), want) {
 			t.Fatalf("paging with limit %d: events differ from a single read", limit)
 		}
 		for i := n; i < n+3; i++ {
@@ -185,7 +217,7 @@ func testAuditAppendOnly(t *testing.T, db *store.DB) {
 	}
 	_ = tx.Rollback()
 
-	if got := auditEvents(t, db, 0, 100); !reflect.DeepEqual(got, want) {
+	if got := stripChain(auditEvents(t, db, 0, 100)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("audit events after refused changes =\n%+v\nwant\n%+v", got, want)
 	}
 	// Appending still works.
@@ -279,6 +311,7 @@ func testConcurrentWrites(t *testing.T, db *store.DB) {
 	if len(events) != workers*perWorker {
 		t.Fatalf("%d audit events stored, want %d", len(events), workers*perWorker)
 	}
+	checkChain(t, events)
 	for _, e := range events {
 		if seqs[e.Seq] != e.Actor {
 			t.Errorf("stored event seq %d has actor %q, AppendAudit reported %q", e.Seq, e.Actor, seqs[e.Seq])

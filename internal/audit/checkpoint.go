@@ -1,0 +1,357 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/custos/custos/internal/store"
+)
+
+// Checkpoint is a signed statement that the trail's event Seq had chain hash
+// Hash at time At. Checkpoints live outside the database (a file in the data
+// directory, optionally copied to syslog or a webhook), so someone who can
+// rewrite the database cannot rewrite what they vouch for, nor cut the tail
+// they cover.
+type Checkpoint struct {
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"` // hex
+	At   time.Time `json:"at"`
+	Key  string    `json:"key"` // KeyID of the signing key
+	Sig  string    `json:"sig"` // base64 Ed25519 signature of message()
+}
+
+// message is what a checkpoint signs.
+func (c Checkpoint) message() ([]byte, error) {
+	h, err := hex.DecodeString(c.Hash)
+	if err != nil || len(h) != sha256.Size {
+		return nil, fmt.Errorf("checkpoint %d: malformed hash", c.Seq)
+	}
+	m := []byte("custos.audit.checkpoint.v1\x00")
+	m = binary.BigEndian.AppendUint64(m, uint64(c.Seq))
+	m = append(m, h...)
+	m = binary.BigEndian.AppendUint64(m, uint64(c.At.UnixMicro()))
+	return m, nil
+}
+
+// KeyID names a public key: the hex of the first 8 bytes of its SHA-256.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Sign returns a checkpoint of (seq, hash) at time at, signed by s (an
+// Ed25519 key; any crypto.Signer with an Ed25519 public key, such as an HSM,
+// will do).
+func Sign(s crypto.Signer, seq int64, hash []byte, at time.Time) (Checkpoint, error) {
+	pub, ok := s.Public().(ed25519.PublicKey)
+	if !ok {
+		return Checkpoint{}, errors.New("audit: the checkpoint signer is not an Ed25519 key")
+	}
+	c := Checkpoint{Seq: seq, Hash: hex.EncodeToString(hash), At: at.UTC().Truncate(time.Microsecond), Key: KeyID(pub)}
+	m, err := c.message()
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	sig, err := s.Sign(rand.Reader, m, crypto.Hash(0))
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("audit: sign checkpoint: %w", err)
+	}
+	c.Sig = base64.StdEncoding.EncodeToString(sig)
+	return c, nil
+}
+
+// Check verifies c's signature against the trusted keys.
+func (c Checkpoint) Check(trusted []ed25519.PublicKey) error {
+	m, err := c.message()
+	if err != nil {
+		return err
+	}
+	sig, err := base64.StdEncoding.DecodeString(c.Sig)
+	if err != nil {
+		return fmt.Errorf("checkpoint %d: malformed signature", c.Seq)
+	}
+	for _, k := range trusted {
+		if KeyID(k) == c.Key {
+			if !ed25519.Verify(k, m, sig) {
+				return fmt.Errorf("checkpoint %d: the signature does not match (forged or altered checkpoint)", c.Seq)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("checkpoint %d: signed by key %s, which is not trusted here", c.Seq, c.Key)
+}
+
+// LoadOrCreateKey reads the checkpoint signing key at path (PKCS#8 PEM,
+// mode 0600), creating one when the file does not exist.
+func LoadOrCreateKey(path string) (ed25519.PrivateKey, bool, error) {
+	k, err := LoadKey(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, false, err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, false, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another process created it first
+		k, err := LoadKey(path)
+		return k, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("audit: create signing key: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		_ = f.Close()
+		return nil, false, err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return nil, false, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, err
+	}
+	return priv, true, nil
+}
+
+// LoadKey reads a checkpoint signing key.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: signing key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("audit: signing key %s: not a PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("audit: signing key %s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("audit: signing key %s: not an Ed25519 key", path)
+	}
+	return ek, nil
+}
+
+// LoadPublicKey reads a PEM public key (as written by WritePublicKey) or a
+// private key file, returning its public half.
+func LoadPublicKey(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: public key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("audit: public key %s: not PEM", path)
+	}
+	switch blk.Type {
+	case "PUBLIC KEY":
+		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("audit: public key %s: %w", path, err)
+		}
+		if ek, ok := k.(ed25519.PublicKey); ok {
+			return ek, nil
+		}
+		return nil, fmt.Errorf("audit: public key %s: not an Ed25519 key", path)
+	case "PRIVATE KEY":
+		k, err := LoadKey(path)
+		if err != nil {
+			return nil, err
+		}
+		return k.Public().(ed25519.PublicKey), nil
+	}
+	return nil, fmt.Errorf("audit: public key %s: unexpected PEM block %q", path, blk.Type)
+}
+
+// PublicKeyPEM encodes pub for auditors who verify without the private key.
+func PublicKeyPEM(pub ed25519.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// CheckpointLog is the append-only file of checkpoints, one JSON object per
+// line. Several processes (the server and a CLI command) may append to it:
+// each line is one write on a file opened with O_APPEND.
+type CheckpointLog struct{ Path string }
+
+// Append adds c to the log and syncs it to disk.
+func (l CheckpointLog) Append(c Checkpoint) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(l.Path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: checkpoint log: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("audit: checkpoint log: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("audit: checkpoint log: %w", err)
+	}
+	return f.Close()
+}
+
+// Read returns every checkpoint in the log (none when it does not exist). A
+// last line cut short by a crash is ignored; any other unreadable line is an
+// error, since the log is evidence.
+func (l CheckpointLog) Read() ([]Checkpoint, error) {
+	b, err := os.ReadFile(l.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint log: %w", err)
+	}
+	var out []Checkpoint
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var c Checkpoint
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			if line == bytes.Count(b, []byte("\n"))+1 && !bytes.HasSuffix(b, []byte("\n")) {
+				break // torn final write
+			}
+			return nil, fmt.Errorf("audit: checkpoint log %s line %d: %v", l.Path, line, err)
+		}
+		out = append(out, c)
+	}
+	return out, sc.Err()
+}
+
+// Publisher receives each checkpoint written (a copy kept by another system:
+// syslog, a webhook). Publishing is best effort: the file is the record.
+type Publisher interface {
+	Publish(ctx context.Context, c Checkpoint) error
+}
+
+// Checkpointer signs the chain head and appends it to the log.
+type Checkpointer struct {
+	DB      *store.DB
+	Signer  crypto.Signer
+	Log     CheckpointLog
+	Now     func() time.Time
+	Publish []Publisher
+	// OnPublishError is told about a publisher that failed (may be nil).
+	OnPublishError func(error)
+
+	mu   sync.Mutex
+	last int64 // seq of the last checkpoint this process wrote or read
+}
+
+// Last returns the sequence number of the last checkpoint known to c.
+func (c *Checkpointer) Last() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// Load reads the log and remembers its highest checkpoint.
+func (c *Checkpointer) Load() ([]Checkpoint, error) {
+	cps, err := c.Log.Read()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cp := range cps {
+		c.last = max(c.last, cp.Seq)
+	}
+	return cps, nil
+}
+
+// Checkpoint signs the current chain head when it moved past the last
+// checkpoint, and reports whether it wrote one.
+func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, bool, error) {
+	var h store.AuditHead
+	if err := c.DB.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		h, err = tx.AuditHead(ctx)
+		return err
+	}); err != nil {
+		return Checkpoint{}, false, err
+	}
+	c.mu.Lock()
+	if h.Seq == 0 || h.Seq <= c.last {
+		c.mu.Unlock()
+		return Checkpoint{}, false, nil
+	}
+	c.mu.Unlock()
+	cp, err := c.Write(ctx, h.Seq, h.Hash)
+	return cp, err == nil, err
+}
+
+// Write signs (seq, hash), appends it to the log and publishes it.
+func (c *Checkpointer) Write(ctx context.Context, seq int64, hash []byte) (Checkpoint, error) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	cp, err := Sign(c.Signer, seq, hash, now())
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	c.mu.Lock()
+	if err := c.Log.Append(cp); err != nil {
+		c.mu.Unlock()
+		return Checkpoint{}, err
+	}
+	c.last = max(c.last, seq)
+	c.mu.Unlock()
+	for _, p := range c.Publish {
+		if err := p.Publish(ctx, cp); err != nil && c.OnPublishError != nil {
+			c.OnPublishError(err)
+		}
+	}
+	return cp, nil
+}
+
+// Trusted returns the public key of c's signer.
+func (c *Checkpointer) Trusted() []ed25519.PublicKey {
+	if pub, ok := c.Signer.Public().(ed25519.PublicKey); ok {
+		return []ed25519.PublicKey{pub}
+	}
+	return nil
+}
