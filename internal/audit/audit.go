@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/custos/custos/internal/failpoint"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -54,6 +55,9 @@ func Record(ctx context.Context, tx *store.Tx, now time.Time, e Event) (int64, e
 		}
 		details = string(b)
 	}
+	// Crash tests stop here with the change made but not its event, and
+	// below with both made but not committed: either way, neither survives.
+	failpoint.Hit("audit.before_append")
 	seq, err := tx.AppendAudit(ctx, store.AuditEvent{
 		At: now.UTC(), Actor: e.Actor, IP: e.IP, UserAgent: truncate(e.UserAgent, 256), Action: e.Action,
 		ObjectType: e.ObjectType, ObjectID: e.ObjectID, Outcome: e.Outcome, Reason: truncate(e.Reason, 256),
@@ -62,6 +66,7 @@ func Record(ctx context.Context, tx *store.Tx, now time.Time, e Event) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("audit: append: %w", err)
 	}
+	failpoint.Hit("audit.appended")
 	return seq, nil
 }
 
