@@ -29,7 +29,9 @@ type AuditJobs struct {
 }
 
 // AuditJobs returns the audit jobs of n.
-func (n *Node) AuditJobs() *AuditJobs { return &AuditJobs{n: n, Tick: time.Second, Day: 24 * time.Hour} }
+func (n *Node) AuditJobs() *AuditJobs {
+	return &AuditJobs{n: n, Tick: time.Second, Day: 24 * time.Hour}
+}
 
 // Run runs the jobs until ctx ends.
 func (j *AuditJobs) Run(ctx context.Context) {

@@ -35,7 +35,7 @@ type Node struct {
 	SSO      *auth.SSO // nil when single sign-on is not configured
 	// Audit signs checkpoints of the audit chain into the data directory.
 	Audit *audit.Checkpointer
-	Log      *slog.Logger
+	Log   *slog.Logger
 	// Created is true when this Open initialized the data directory.
 	Created bool
 	now     func() time.Time
