@@ -277,9 +277,20 @@ type Checkpointer struct {
 	// OnPublishError is told about a publisher that failed (may be nil).
 	OnPublishError func(error)
 
-	mu   sync.Mutex
-	last int64 // seq of the last checkpoint this process wrote or read
+	mu       sync.Mutex
+	last     int64  // seq of the last checkpoint this process wrote or read
+	lastHash []byte // its hash
 }
+
+// TamperError is returned by Checkpoint when the events since the last
+// checkpoint do not verify: nothing is signed over them.
+type TamperError struct{ Report Report }
+
+func (e *TamperError) Error() string {
+	return fmt.Sprintf("%v: %s", ErrTampered, e.Report.Problem)
+}
+
+func (e *TamperError) Unwrap() error { return ErrTampered }
 
 // Last returns the sequence number of the last checkpoint known to c.
 func (c *Checkpointer) Last() int64 {
@@ -297,7 +308,10 @@ func (c *Checkpointer) Load() ([]Checkpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cp := range cps {
-		c.last = max(c.last, cp.Seq)
+		if cp.Seq > c.last {
+			c.last = cp.Seq
+			c.lastHash, _ = hex.DecodeString(cp.Hash)
+		}
 	}
 	return cps, nil
 }
@@ -314,12 +328,28 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, bool, error)
 		return Checkpoint{}, false, err
 	}
 	c.mu.Lock()
-	if h.Seq == 0 || h.Seq <= c.last {
-		c.mu.Unlock()
+	last, lastHash := c.last, c.lastHash
+	c.mu.Unlock()
+	if h.Seq == 0 || h.Seq <= last {
 		return Checkpoint{}, false, nil
 	}
-	c.mu.Unlock()
-	cp, err := c.Write(ctx, h.Seq, h.Hash)
+	// Never sign over tampering: the events since the last checkpoint must
+	// chain from it.
+	rep, err := Verify(ctx, c.DB, VerifyOptions{From: last + 1, Anchor: lastHash})
+	if err != nil {
+		return Checkpoint{}, false, err
+	}
+	if !rep.OK() {
+		return Checkpoint{}, false, &TamperError{Report: rep}
+	}
+	if rep.Events == 0 {
+		return Checkpoint{}, false, nil
+	}
+	hash, err := hex.DecodeString(rep.LastHash)
+	if err != nil {
+		return Checkpoint{}, false, err
+	}
+	cp, err := c.Write(ctx, rep.Last, hash)
 	return cp, err == nil, err
 }
 
@@ -338,7 +368,9 @@ func (c *Checkpointer) Write(ctx context.Context, seq int64, hash []byte) (Check
 		c.mu.Unlock()
 		return Checkpoint{}, err
 	}
-	c.last = max(c.last, seq)
+	if seq > c.last {
+		c.last, c.lastHash = seq, hash
+	}
 	c.mu.Unlock()
 	for _, p := range c.Publish {
 		if err := p.Publish(ctx, cp); err != nil && c.OnPublishError != nil {

@@ -2,7 +2,7 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/custos/custos/internal/audit"
@@ -21,11 +21,9 @@ type AuditJobs struct {
 	Tick time.Duration // how often to look at the chain head (default 1s)
 	Day  time.Duration // how often to verify fully and prune (default 24h)
 
-	verifiedSeq  int64
-	verifiedHash []byte
-	lastCp       time.Time
-	lastDaily    time.Time
-	reported     string
+	lastCp    time.Time
+	lastDaily time.Time
+	reported  string
 }
 
 // AuditJobs returns the audit jobs of n.
@@ -75,27 +73,18 @@ func (j *AuditJobs) Step(ctx context.Context) error {
 	if !due {
 		return nil
 	}
-	rep, err := audit.Verify(ctx, j.n.DB, audit.VerifyOptions{From: j.verifiedSeq + 1, Anchor: j.verifiedHash})
-	if err != nil {
-		return err
-	}
-	if !rep.OK() {
-		j.report(ctx, rep)
+	// Checkpoint verifies the events since the last checkpoint first.
+	_, _, err = j.n.Audit.Checkpoint(ctx)
+	var te *audit.TamperError
+	if errors.As(err, &te) {
+		j.report(ctx, te.Report)
 		return nil
 	}
-	j.verified(rep)
-	if _, _, err := j.n.Audit.Checkpoint(ctx); err != nil {
+	if err != nil {
 		return err
 	}
 	j.lastCp = now
 	return nil
-}
-
-func (j *AuditJobs) verified(rep audit.Report) {
-	if rep.Events > 0 {
-		j.verifiedSeq = rep.Last
-		j.verifiedHash, _ = hex.DecodeString(rep.LastHash)
-	}
 }
 
 // Daily verifies the whole trail against every checkpoint and prunes what
@@ -118,7 +107,6 @@ func (j *AuditJobs) Daily(ctx context.Context) {
 		j.report(ctx, rep)
 		return
 	}
-	j.verified(rep)
 	if err := audit.RecordAlone(ctx, j.n.DB, j.n.now(), audit.Event{Actor: "system", Action: "audit.verify", ObjectType: "audit", Outcome: audit.OK,
 		Details: map[string]any{"events": rep.Events, "through_seq": rep.Last, "checkpoints": rep.Checkpoints}}); err != nil {
 		j.n.Log.Error("audit event failed", "err", err)
