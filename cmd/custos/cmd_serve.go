@@ -56,7 +56,7 @@ func (a *app) runServe() error {
 		return usageError{err}
 	}
 	log := a.logger()
-	n, err := node.Open(a.ctx, a.cfg, node.Options{Create: true, Logger: log})
+	n, err := node.Open(a.ctx, a.cfg, node.Options{Create: true, Logger: log, Actor: operator().Actor})
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (a *app) logger() *slog.Logger {
 
 // open opens the data directory (creating it when create is set).
 func (a *app) open(create bool) (*node.Node, error) {
-	return node.Open(a.ctx, a.cfg, node.Options{Create: create})
+	return node.Open(a.ctx, a.cfg, node.Options{Create: create, Actor: operator().Actor})
 }
 
 // operator is the principal of the person at the command line.

@@ -178,15 +178,20 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 		return nil, Identity{}, "", "", err
 	}
 	now := s.now().UTC()
+	ev.Action, ev.ObjectType, ev.ObjectID = "mfa.totp.confirm", "user", id.User.ID
 	// Enrolling a factor is lasting access: it needs a recent sign-in (a
 	// forced enrollment comes right after one), and guessing the code is
 	// throttled like a password.
 	if now.Sub(id.AuthenticatedAt) > access.StepUpWindow {
+		ev.Outcome, ev.Reason = audit.Denied, "step-up required"
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return nil, Identity{}, "", "", aerr
+		}
 		return nil, Identity{}, "", "", access.ErrStepUp
 	}
 	keys := s.throttleKeys(id.User.Email, ev.IP)
 	if _, err := s.reserve(ctx, keys, now); err != nil {
-		return nil, Identity{}, "", "", err
+		return nil, Identity{}, "", "", s.recordLocked(ctx, ev, now, err)
 	}
 	recovery, err = mfa.NewRecoveryCodes()
 	if err != nil {
@@ -196,7 +201,6 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 	for i, c := range recovery {
 		hashes[i] = mfa.HashRecoveryCode(s.recoveryPepper(), c)
 	}
-	ev.Action, ev.ObjectType, ev.ObjectID = "mfa.totp.confirm", "user", id.User.ID
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		if confirmed, err := hasConfirmedTOTP(ctx, tx, id.User.ID); err != nil {
 			return err
@@ -250,7 +254,22 @@ func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, co
 	})
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (now.After(ch.ExpiresAt) || ch.Attempts >= maxChallengeAttempts)) {
 		if err == nil {
-			_ = s.db.Write(ctx, func(tx *store.Tx) error { return tx.DeleteMFAChallenge(ctx, h) })
+			// A code for a challenge that is over: on record with its user,
+			// once (the challenge goes). An unknown challenge names nobody,
+			// and recording each would let anyone flood the trail.
+			ev.Outcome, ev.Reason, ev.ObjectID = audit.Denied, "challenge expired", ch.UserID
+			if ch.Attempts >= maxChallengeAttempts {
+				ev.Reason = "challenge attempts used up"
+			}
+			if werr := s.db.Write(ctx, func(tx *store.Tx) error {
+				if err := tx.DeleteMFAChallenge(ctx, h); err != nil {
+					return err
+				}
+				_, err := audit.Record(ctx, tx, now, ev)
+				return err
+			}); werr != nil {
+				return LoginResult{}, werr
+			}
 		}
 		return LoginResult{}, fmt.Errorf("%w: the login expired; sign in again", ErrUnauthenticated)
 	}
@@ -261,9 +280,10 @@ func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, co
 	if err != nil {
 		return LoginResult{}, err
 	}
+	ev.ObjectID = u.ID
 	keys := s.throttleKeys(u.Email, ev.IP)
 	if _, err := s.reserve(ctx, keys, now); err != nil {
-		return LoginResult{}, err
+		return LoginResult{}, s.recordLocked(ctx, ev, now, err)
 	}
 	// Take one of the challenge's attempts atomically before checking the
 	// code, so a burst of parallel guesses gets no more than five.
@@ -337,7 +357,7 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	// session cookie must not become an unlimited password oracle.
 	keys := s.throttleKeys(id.User.Email, ev.IP)
 	if _, err := s.reserve(ctx, keys, now); err != nil {
-		return err
+		return s.recordLocked(ctx, ev, now, err)
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		switch {
@@ -387,10 +407,14 @@ func (s *Service) OpenVerifiedSession(ctx context.Context, ev audit.Event, userI
 		return LoginResult{}, err
 	}
 	if u.Disabled {
+		ev.Outcome, ev.Reason, ev.Details = audit.Denied, "user disabled", map[string]any{"method": method}
+		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+			return LoginResult{}, aerr
+		}
 		return LoginResult{}, ErrUnauthenticated
 	}
 	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
-		ev.Outcome, ev.Reason = audit.Denied, "login policy"
+		ev.Outcome, ev.Reason, ev.Details = audit.Denied, "login policy", map[string]any{"method": method}
 		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
 			return LoginResult{}, aerr
 		}

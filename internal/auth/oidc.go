@@ -107,8 +107,8 @@ func (o *SSO) Begin(ctx context.Context) (authURL, binding string, err error) {
 // the code and ID token, and signs the user in.
 func (o *SSO) Finish(ctx context.Context, ev audit.Event, state, code, binding string) (LoginResult, error) {
 	ev.Action, ev.ObjectType = "auth.sso", "user"
-	fail := func(reason string, err error) (LoginResult, error) {
-		ev.Outcome, ev.Reason = audit.Denied, reason
+	fail := func(f ssoFailure, err error) (LoginResult, error) {
+		ev.Outcome, ev.Reason, ev.ObjectID, ev.Details = audit.Denied, f.reason, f.userID, f.details
 		if aerr := audit.RecordAlone(ctx, o.auth.db, o.auth.now().UTC(), ev); aerr != nil {
 			return LoginResult{}, aerr
 		}
@@ -122,13 +122,13 @@ func (o *SSO) Finish(ctx context.Context, ev audit.Event, state, code, binding s
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return fail("unknown state", errors.New("the sign-in expired or was already used; start again"))
+		return fail(ssoFailure{reason: "unknown state"}, errors.New("the sign-in expired or was already used; start again"))
 	}
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if binding == "" || subtle.ConstantTimeCompare(hashSecret(binding), row.Browser) != 1 {
-		return fail("other browser", errors.New("the sign-in was started in another browser; start again here"))
+		return fail(ssoFailure{reason: "other browser"}, errors.New("the sign-in was started in another browser; start again here"))
 	}
 	k, err := o.pendingKey()
 	if err != nil {
@@ -144,24 +144,37 @@ func (o *SSO) Finish(ctx context.Context, ev audit.Event, state, code, binding s
 	}
 	id, err := p.Finish(ctx, oidc.Pending{State: state, Nonce: row.Nonce, Verifier: string(ver), Created: row.CreatedAt}, state, code)
 	if err != nil {
-		return fail("identity provider", err)
+		return fail(ssoFailure{reason: "identity provider"}, err)
 	}
 	return o.auth.loginSSO(ctx, ev, id, fail)
+}
+
+// ssoFailure is how a refused single sign-on is recorded: why, the user when
+// known, and what else may be said without personal data.
+type ssoFailure struct {
+	reason  string
+	userID  string
+	details map[string]any
 }
 
 // loginSSO matches the identity to a user by verified email, or provisions
 // one with the role mapped from the provider's claim, then opens a session.
 // The second factor counts as done only when the provider asserts it (amr or
 // acr); otherwise a local factor is asked when the user has one.
-func (s *Service) loginSSO(ctx context.Context, ev audit.Event, id oidc.Identity, fail func(string, error) (LoginResult, error)) (LoginResult, error) {
+func (s *Service) loginSSO(ctx context.Context, ev audit.Event, id oidc.Identity, fail func(ssoFailure, error) (LoginResult, error)) (LoginResult, error) {
 	now := s.now().UTC()
+	// The account the provider named, as the trail may name it: a keyed
+	// hash of the email, never the email.
+	named := func(reason, userID string) ssoFailure {
+		return ssoFailure{reason: reason, userID: userID, details: map[string]any{"issuer": id.Issuer, "email_hash": s.accountHash(id.Email)}}
+	}
 	if !id.EmailVerified || id.Email == "" {
-		return fail("email not verified", errors.New("the identity provider did not verify the email address"))
+		return fail(named("email not verified", ""), errors.New("the identity provider did not verify the email address"))
 	}
 	u, err := s.FindUserByEmail(ctx, id.Email)
 	if errors.Is(err, ErrNotFound) {
 		if id.Role == "" {
-			return fail("no account", errors.New("there is no Custos account for this email and the identity provider gives no role"))
+			return fail(named("no account", ""), errors.New("there is no Custos account for this email and the identity provider gives no role"))
 		}
 		pw, gerr := GeneratePassword()
 		if gerr != nil {
@@ -176,17 +189,17 @@ func (s *Service) loginSSO(ctx context.Context, ev audit.Event, id oidc.Identity
 		// The generated password is never shown: the user signs in through
 		// the provider (or an administrator resets it).
 		if u, err = s.CreateUser(ctx, pev, NewUser{Email: id.Email, Name: name, Role: id.Role, Password: pw + "-sso"}); err != nil {
-			return fail("provisioning", err)
+			return fail(named("provisioning", ""), err)
 		}
 	} else if err != nil {
 		return LoginResult{}, err
 	}
 	ev.ObjectID, ev.Actor = u.ID, "user:"+u.ID
 	if u.Disabled {
-		return fail("user disabled", errors.New("this account is disabled"))
+		return fail(named("user disabled", u.ID), errors.New("this account is disabled"))
 	}
 	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
-		return fail("login policy", err)
+		return fail(named("login policy", u.ID), err)
 	}
 	var res LoginResult
 	err = s.db.Write(ctx, func(tx *store.Tx) error {

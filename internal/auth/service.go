@@ -312,24 +312,54 @@ func (s *Service) SetDisabled(ctx context.Context, ev audit.Event, userID string
 		if err != nil {
 			return err
 		}
+		was := u.Disabled
 		u.Disabled, u.UpdatedAt = disabled, now
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		action := "user.enable"
+		ev.Details = map[string]any{"was_disabled": was}
 		if disabled {
 			action = "user.disable"
+			sessions, err := tx.UserSessions(ctx, userID)
+			if err != nil {
+				return err
+			}
 			if err := tx.DeleteUserSessions(ctx, userID); err != nil {
 				return err
+			}
+			tokens, err := tx.UserTokens(ctx, userID)
+			if err != nil {
+				return err
+			}
+			revoked := 0
+			for _, t := range tokens {
+				if t.RevokedAt == nil {
+					revoked++
+				}
 			}
 			if err := tx.RevokeUserTokens(ctx, userID, now); err != nil {
 				return err
 			}
+			ev.Details["sessions_ended"], ev.Details["tokens_revoked"] = len(sessions), revoked
 		}
 		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = action, "user", userID, audit.OK
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
+}
+
+// accountHash is how the audit trail names an account given at login: the
+// keyed hash of the normalized email (of the trimmed, lower-cased text when
+// it is not an email), never the text itself. An auditor holding a user's
+// email can find their failed logins; nobody reads a mistyped name or a
+// password pasted into the email field from the trail.
+func (s *Service) accountHash(email string) string {
+	norm, err := normalize.Email(email)
+	if err != nil {
+		norm = strings.ToLower(strings.TrimSpace(email))
+	}
+	return base64.RawURLEncoding.EncodeToString(s.emailBidx(norm))
 }
 
 // throttleKeys are the counters a login attempt touches: the account (by the
@@ -367,6 +397,7 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
 			ev.Outcome, ev.Reason = audit.Denied, "locked"
+			ev.Details = map[string]any{"email_hash": s.accountHash(email)}
 			if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
 				return LoginResult{}, aerr
 			}
@@ -404,11 +435,7 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	if !found {
 		_, _ = VerifyPassword(s.dummy, password)
 		// The unknown name is recorded only as a keyed hash.
-		h := ""
-		if nerr == nil {
-			h = base64.RawURLEncoding.EncodeToString(s.emailBidx(norm))
-		}
-		return LoginResult{}, fail("unknown user", map[string]any{"email_hash": h})
+		return LoginResult{}, fail("unknown user", map[string]any{"email_hash": s.accountHash(email)})
 	}
 	ev.ObjectID = u.ID
 	ok, verr := VerifyPassword(u.PasswordHash, password)
@@ -479,6 +506,20 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	}
 	res.Identity, _, err = s.Session(ctx, res.Token)
 	return res, err
+}
+
+// recordLocked records an attempt refused because the account or the source
+// address is locked (err from reserve) and returns err; other errors pass.
+// ev names the action and the user.
+func (s *Service) recordLocked(ctx context.Context, ev audit.Event, now time.Time, err error) error {
+	if !errors.Is(err, ErrLocked) {
+		return err
+	}
+	ev.Outcome, ev.Reason = audit.Denied, "locked"
+	if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // delay is the progressive delay after the n-th consecutive failure.
@@ -752,11 +793,16 @@ func (s *Service) GetToken(ctx context.Context, id string) (Token, error) {
 func (s *Service) RevokeToken(ctx context.Context, ev audit.Event, id string) error {
 	now := s.now().UTC()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		t, err := tx.GetToken(ctx, id)
+		if err != nil {
+			return err
+		}
 		if err := tx.RevokeToken(ctx, id, now); err != nil {
 			return err
 		}
 		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "token.revoke", "token", id, audit.OK
-		_, err := audit.Record(ctx, tx, now, ev)
+		ev.Details = map[string]any{"user_id": t.UserID}
+		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -801,7 +847,7 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 	ev.Action, ev.ObjectType, ev.ObjectID = "user.password.change", "user", id.User.ID
 	keys := s.throttleKeys(id.User.Email, ev.IP)
 	if _, err := s.reserve(ctx, keys, now); err != nil {
-		return "", "", err
+		return "", "", s.recordLocked(ctx, ev, now, err)
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
 		u, err := tx.GetUser(ctx, id.User.ID)
@@ -990,6 +1036,8 @@ func (s *Service) RevokeSession(ctx context.Context, ev audit.Event, userID, ses
 			return err
 		}
 		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "session.revoke", "user", userID, audit.OK
+		// The session's id is the hash of its secret: naming it gives nothing away.
+		ev.Details = map[string]any{"session_id": sessionID, "session_ip": sess.IP}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
@@ -1005,11 +1053,16 @@ func (s *Service) RevokeAllSessions(ctx context.Context, ev audit.Event, userID 
 			}
 			return err
 		}
+		sessions, err := tx.UserSessions(ctx, userID)
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteUserSessions(ctx, userID); err != nil {
 			return err
 		}
 		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "session.revoke_all", "user", userID, audit.OK
-		_, err := audit.Record(ctx, tx, now, ev)
+		ev.Details = map[string]any{"sessions_ended": len(sessions)}
+		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
 }

@@ -490,6 +490,10 @@ func (s *Service) ShareCustomer(ctx context.Context, p access.Principal, custome
 		}
 		ev := event(p, action, "share", sh.ID)
 		ev.Details = map[string]any{"customer_id": customerID, "user_id": in.UserID, "role": in.Role, "level": in.Level, "expires": in.ExpiresAt != nil}
+		if in.ExpiresAt != nil {
+			ev.Details["expires_at"] = in.ExpiresAt.UTC()
+		}
+		ev.Customers = []string{customerID}
 		_, err := audit.Record(ctx, tx, now, ev)
 		return err
 	})
@@ -524,7 +528,13 @@ func (s *Service) ListShares(ctx context.Context, p access.Principal, customerID
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	return out, nil
+	ids := make([]string, len(out))
+	for i, sh := range out {
+		ids[i] = sh.ID
+	}
+	ev := event(p, action, "customer", customerID)
+	ev.Details = map[string]any{"ids": ids, "count": len(ids)}
+	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
 }
 
 // RevokeShare ends a share of a customer p fully reaches.
@@ -549,7 +559,8 @@ func (s *Service) RevokeShare(ctx context.Context, p access.Principal, shareID s
 			return err
 		}
 		ev := event(p, action, "share", shareID)
-		ev.Details = map[string]any{"customer_id": sh.CustomerID}
+		ev.Details = map[string]any{"customer_id": sh.CustomerID, "user_id": sh.UserID, "role": sh.Role, "level": sh.Level}
+		ev.Customers = []string{sh.CustomerID}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/normalize"
+	"github.com/custos/custos/internal/seal"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -94,17 +95,19 @@ func (s *Service) contactTerms(c Contact) [][]byte {
 	return s.hashTerms(terms)
 }
 
-func (s *Service) writeContact(ctx context.Context, tx *store.Tx, cust store.Customer, c Contact, insert bool, version int64) error {
+// writeContact seals and stores c, a contact of cust, and returns the data
+// key it was sealed with (for the audit event's sealed values).
+func (s *Service) writeContact(ctx context.Context, tx *store.Tx, cust store.Customer, c Contact, insert bool, version int64) (seal.Key, error) {
 	dk, err := s.keys.DataKey(ctx, tx, cust.ID, cust.KeyVersion)
 	if err != nil {
-		return err
+		return seal.Key{}, err
 	}
 	z := &sealer{s: s, key: dk, table: "contacts", id: c.ID}
 	row := store.Contact{ID: c.ID, CustomerID: cust.ID, KeyVersion: dk.Version, Name: z.str("name", c.Name), Title: z.str("title", c.Title),
 		Phones: z.list("phones", c.Phones), Emails: z.list("emails", c.Emails), Notes: z.str("notes", c.Notes),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version}
 	if z.err != nil {
-		return z.err
+		return seal.Key{}, z.err
 	}
 	if insert {
 		err = tx.InsertContact(ctx, row)
@@ -112,9 +115,9 @@ func (s *Service) writeContact(ctx context.Context, tx *store.Tx, cust store.Cus
 		err = tx.UpdateContact(ctx, row)
 	}
 	if err != nil {
-		return err
+		return seal.Key{}, err
 	}
-	return tx.ReplaceTerms(ctx, cust.ID, c.ID, s.contactTerms(c))
+	return dk, tx.ReplaceTerms(ctx, cust.ID, c.ID, s.contactTerms(c))
 }
 
 // CreateContact adds a contact to a customer the principal may change.
@@ -140,11 +143,16 @@ func (s *Service) CreateContact(ctx context.Context, p access.Principal, custome
 		if err := checkEditable(p, rel, set, true); err != nil {
 			return err
 		}
-		if err := s.writeContact(ctx, tx, cust, c, true, 1); err != nil {
+		dk, err := s.writeContact(ctx, tx, cust, c, true, 1)
+		if err != nil {
 			return err
 		}
 		ev := event(p, action, "contact", c.ID)
 		ev.Details = map[string]any{"customer_id": customerID}
+		ev.Customers = []string{customerID}
+		if err := s.sealChanges(&ev, dk, customerID, set, nil, contactValues(c)); err != nil {
+			return err
+		}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
@@ -187,7 +195,7 @@ func (s *Service) ListContacts(ctx context.Context, p access.Principal, customer
 		ids[i] = c.ID
 	}
 	ev := event(p, action, "customer", customerID)
-	ev.Details = map[string]any{"ids": ids}
+	ev.Details = map[string]any{"ids": ids, "count": len(ids)}
 	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
 }
 
@@ -203,6 +211,7 @@ func (s *Service) GetContact(ctx context.Context, p access.Principal, id string)
 		if err != nil {
 			return err
 		}
+		c.CustomerID = r.CustomerID
 		_, rel, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelPool, "", false)
 		if err != nil {
 			return err
@@ -216,7 +225,10 @@ func (s *Service) GetContact(ctx context.Context, p access.Principal, id string)
 	if err != nil {
 		return Contact{}, s.denyOr(ctx, p, action, "contact", id, err)
 	}
-	return c, audit.RecordAlone(ctx, s.db, s.now(), event(p, action, "contact", id))
+	ev := event(p, action, "contact", id)
+	ev.Details = map[string]any{"customer_id": c.CustomerID}
+	ev.Customers = []string{c.CustomerID}
+	return c, audit.RecordAlone(ctx, s.db, s.now(), ev)
 }
 
 // UpdateContact patches a visible contact.
@@ -247,17 +259,23 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 		if c, err = s.openContact(ctx, tx, r); err != nil {
 			return err
 		}
+		before := c // applyContact replaces values, never edits them in place
 		changed, err := applyContact(&c, in, false)
 		if err != nil || len(changed) == 0 {
 			return err
 		}
 		c.UpdatedAt = now
-		if err := s.writeContact(ctx, tx, cust, c, false, r.Version); err != nil {
+		dk, err := s.writeContact(ctx, tx, cust, c, false, r.Version)
+		if err != nil {
 			return err
 		}
 		c.Version = r.Version + 1
 		ev := event(p, action, "contact", id)
-		ev.Details = map[string]any{"fields": changed, "customer_id": r.CustomerID}
+		ev.Details = map[string]any{"customer_id": r.CustomerID}
+		ev.Customers = []string{r.CustomerID}
+		if err := s.sealChanges(&ev, dk, r.CustomerID, changed, contactValues(before), contactValues(c)); err != nil {
+			return err
+		}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
@@ -269,12 +287,26 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 
 // DeleteContact soft-deletes a visible contact.
 func (s *Service) DeleteContact(ctx context.Context, p access.Principal, id string) error {
-	return s.softDelete(ctx, p, "contact.delete", "contact", id, func(tx *store.Tx, now time.Time) error {
+	return s.softDelete(ctx, p, "contact.delete", "contact", id, func(tx *store.Tx, now time.Time, ev *audit.Event) error {
 		r, err := tx.GetContact(ctx, access.CustomerScope(p, now), id)
 		if err != nil {
 			return err
 		}
 		if _, _, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelShareEdit, "deleting a contact of", true); err != nil {
+			return err
+		}
+		// What was deleted, sealed under the customer's key.
+		c, err := s.openContact(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		dk, err := s.keys.DataKey(ctx, tx, r.CustomerID, r.KeyVersion)
+		if err != nil {
+			return err
+		}
+		ev.Details = map[string]any{"customer_id": r.CustomerID}
+		ev.Customers = []string{r.CustomerID}
+		if err := s.sealChanges(ev, dk, r.CustomerID, contactFields(c), contactValues(c), nil); err != nil {
 			return err
 		}
 		return tx.SoftDeleteContact(ctx, id, now)
@@ -363,22 +395,24 @@ func (s *Service) checkContactOf(ctx context.Context, tx *store.Tx, contactID, c
 	return err
 }
 
-func (s *Service) writeInteraction(ctx context.Context, tx *store.Tx, cust store.Customer, it Interaction, insert bool, version int64) error {
+// writeInteraction seals and stores it, an interaction with cust, and returns
+// the data key it was sealed with (for the audit event's sealed values).
+func (s *Service) writeInteraction(ctx context.Context, tx *store.Tx, cust store.Customer, it Interaction, insert bool, version int64) (seal.Key, error) {
 	dk, err := s.keys.DataKey(ctx, tx, cust.ID, cust.KeyVersion)
 	if err != nil {
-		return err
+		return seal.Key{}, err
 	}
 	z := &sealer{s: s, key: dk, table: "interactions", id: it.ID}
 	row := store.Interaction{ID: it.ID, CustomerID: cust.ID, ContactID: it.ContactID, Kind: it.Kind, OccurredAt: it.OccurredAt,
 		NextFollowUp: it.NextFollowUp, KeyVersion: dk.Version, Summary: z.str("summary", it.Summary), CreatedBy: it.CreatedBy,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: version}
 	if z.err != nil {
-		return z.err
+		return seal.Key{}, z.err
 	}
 	if insert {
-		return tx.InsertInteraction(ctx, row)
+		return dk, tx.InsertInteraction(ctx, row)
 	}
-	return tx.UpdateInteraction(ctx, row)
+	return dk, tx.UpdateInteraction(ctx, row)
 }
 
 // CreateInteraction records a call, visit, meeting, email or note.
@@ -408,11 +442,16 @@ func (s *Service) CreateInteraction(ctx context.Context, p access.Principal, cus
 		if err := s.checkContactOf(ctx, tx, it.ContactID, customerID); err != nil {
 			return err
 		}
-		if err := s.writeInteraction(ctx, tx, cust, it, true, 1); err != nil {
+		dk, err := s.writeInteraction(ctx, tx, cust, it, true, 1)
+		if err != nil {
 			return err
 		}
 		ev := event(p, action, "interaction", it.ID)
 		ev.Details = map[string]any{"customer_id": customerID, "kind": it.Kind}
+		ev.Customers = []string{customerID}
+		if err := s.sealChanges(&ev, dk, customerID, interactionFields(it), nil, interactionValues(it)); err != nil {
+			return err
+		}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
@@ -447,8 +486,12 @@ func (s *Service) ListInteractions(ctx context.Context, p access.Principal, cust
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
+	ids := make([]string, len(out))
+	for i, it := range out {
+		ids[i] = it.ID
+	}
 	ev := event(p, action, "customer", customerID)
-	ev.Details = map[string]any{"count": len(out)}
+	ev.Details = map[string]any{"ids": ids, "count": len(ids)}
 	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
 }
 
@@ -477,6 +520,7 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 		if it, err = s.openInteraction(ctx, tx, r); err != nil {
 			return err
 		}
+		before := it
 		if in.Summary != nil {
 			if err := checkEditable(p, rel, []string{"summary"}, false); err != nil {
 				return err
@@ -490,12 +534,17 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 			return err
 		}
 		it.UpdatedAt = now
-		if err := s.writeInteraction(ctx, tx, cust, it, false, r.Version); err != nil {
+		dk, err := s.writeInteraction(ctx, tx, cust, it, false, r.Version)
+		if err != nil {
 			return err
 		}
 		it.Version = r.Version + 1
 		ev := event(p, action, "interaction", id)
-		ev.Details = map[string]any{"fields": changed, "customer_id": r.CustomerID}
+		ev.Details = map[string]any{"customer_id": r.CustomerID}
+		ev.Customers = []string{r.CustomerID}
+		if err := s.sealChanges(&ev, dk, r.CustomerID, changed, interactionValues(before), interactionValues(it)); err != nil {
+			return err
+		}
 		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
@@ -507,12 +556,25 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 
 // DeleteInteraction soft-deletes a visible interaction.
 func (s *Service) DeleteInteraction(ctx context.Context, p access.Principal, id string) error {
-	return s.softDelete(ctx, p, "interaction.delete", "interaction", id, func(tx *store.Tx, now time.Time) error {
+	return s.softDelete(ctx, p, "interaction.delete", "interaction", id, func(tx *store.Tx, now time.Time, ev *audit.Event) error {
 		r, err := tx.GetInteraction(ctx, access.CustomerScope(p, now), id)
 		if err != nil {
 			return err
 		}
 		if _, _, err := s.reachFor(ctx, tx, p, r.CustomerID, access.RelShareEdit, "deleting the history of", true); err != nil {
+			return err
+		}
+		it, err := s.openInteraction(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		dk, err := s.keys.DataKey(ctx, tx, r.CustomerID, r.KeyVersion)
+		if err != nil {
+			return err
+		}
+		ev.Details = map[string]any{"customer_id": r.CustomerID, "kind": it.Kind}
+		ev.Customers = []string{r.CustomerID}
+		if err := s.sealChanges(ev, dk, r.CustomerID, interactionFields(it), interactionValues(it), nil); err != nil {
 			return err
 		}
 		return tx.SoftDeleteInteraction(ctx, id, now)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/seal"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -229,20 +230,44 @@ func (s *Service) insertBundle(ctx context.Context, tx *store.Tx, p access.Princ
 	if err != nil {
 		return err
 	}
+	// The contacts and interactions imported with the customer: their ids
+	// readable, their values sealed under the customer's key.
+	contactIDs, interactionIDs := []string{}, []string{}
+	var sealed []map[string]any
+	var dk seal.Key
 	for _, ct := range b.contacts {
 		ct.CustomerID = c.ID
-		if err := s.writeContact(ctx, tx, row, ct, true, 1); err != nil {
+		if dk, err = s.writeContact(ctx, tx, row, ct, true, 1); err != nil {
 			return err
 		}
+		contactIDs = append(contactIDs, ct.ID)
+		sealed = append(sealed, recordValues("contact", ct.ID, contactFields(ct), contactValues(ct)))
 	}
 	for _, it := range b.interactions {
 		it.CustomerID = c.ID
-		if err := s.writeInteraction(ctx, tx, row, it, true, 1); err != nil {
+		if dk, err = s.writeInteraction(ctx, tx, row, it, true, 1); err != nil {
 			return err
 		}
+		interactionIDs = append(interactionIDs, it.ID)
+		sealed = append(sealed, recordValues("interaction", it.ID, interactionFields(it), interactionValues(it)))
 	}
 	ev := event(p, "customer.import_related", "customer", c.ID)
-	ev.Details = map[string]any{"contacts": len(b.contacts), "interactions": len(b.interactions)}
+	ev.Details = map[string]any{"contacts": len(b.contacts), "interactions": len(b.interactions),
+		"contact_ids": contactIDs, "interaction_ids": interactionIDs}
+	box, err := audit.Seal(s.cipher, dk, c.ID, map[string]any{"records": sealed})
+	if err != nil {
+		return err
+	}
+	ev.Details["personal"] = box
 	_, err = audit.Record(ctx, tx, now, ev)
 	return err
+}
+
+// recordValues is one imported record's values for a sealed box.
+func recordValues(kind, id string, fields []string, v values) map[string]any {
+	m := map[string]any{"type": kind, "id": id}
+	for _, f := range fields {
+		m[f] = v(f)
+	}
+	return m
 }

@@ -426,5 +426,18 @@ func (s *Service) ListAlerts(ctx context.Context, p access.Principal, rule strin
 		}
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// Alerts name people and point at their events: reading them is on record.
+	ids := make([]string, len(out))
+	for i, a := range out {
+		ids[i] = a.ID
+	}
+	ev := event(p, "alert.list", "alert", "")
+	if len(rule) > 100 {
+		rule = rule[:100] // a filter, not a place to store text
+	}
+	ev.Details = map[string]any{"rule": rule, "ids": ids, "count": len(ids)}
+	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
 }

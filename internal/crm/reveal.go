@@ -2,7 +2,6 @@ package crm
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/monitor"
 	"github.com/custos/custos/internal/normalize"
-	"github.com/custos/custos/internal/seal"
 	"github.com/custos/custos/internal/settings"
 	"github.com/custos/custos/internal/store"
 )
@@ -94,8 +92,19 @@ func (s *Service) RevealField(ctx context.Context, p access.Principal, id, field
 		if err != nil {
 			return err
 		}
+		dk, err := s.keys.DataKey(ctx, tx, r.ID, r.KeyVersion)
+		if err != nil {
+			return err
+		}
 		ev := event(p, action, "customer", id)
 		ev.Details = map[string]any{"field": field, "count_today": n, "quota": p.RevealQuota}
+		// The reason may name people: it is kept sealed under this
+		// customer's key, so erasing the customer erases it too.
+		sealed, err := audit.Seal(s.cipher, dk, id, map[string]any{"reason": reason})
+		if err != nil {
+			return err
+		}
+		ev.Details["personal"] = sealed
 		if n > p.RevealQuota {
 			// Refused, and on record: the denial, and an alert the first time.
 			ev.Outcome, ev.Reason = audit.Denied, "daily reveal quota exhausted"
@@ -116,18 +125,6 @@ func (s *Service) RevealField(ctx context.Context, p access.Principal, id, field
 		if err != nil {
 			return err
 		}
-		dk, err := s.keys.DataKey(ctx, tx, r.ID, r.KeyVersion)
-		if err != nil {
-			return err
-		}
-		// The reason may name people: it is kept sealed under this
-		// customer's key, so erasing the customer erases it too.
-		sealed, err := s.cipher.Seal(dk, seal.AAD{Table: "audit_events", Record: id, Field: "reveal_reason"}, []byte(reason))
-		if err != nil {
-			return err
-		}
-		ev.Details["reason_sealed"] = base64.StdEncoding.EncodeToString(sealed)
-		ev.Details["key_version"] = dk.Version
 		if _, err := audit.Record(ctx, tx, now, ev); err != nil {
 			return err
 		}

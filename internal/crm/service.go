@@ -410,7 +410,14 @@ func (s *Service) insertCustomer(ctx context.Context, tx *store.Tx, p access.Pri
 		return err
 	}
 	ev := event(p, "customer.create", "customer", c.ID)
-	ev.Details = map[string]any{"fields": setFields(c), "owner_id": c.OwnerID}
+	ev.Details = map[string]any{"owner_id": c.OwnerID}
+	if c.Hidden {
+		ev.Details["hidden"] = true
+	}
+	// The initial values, sealed: the trail shows what was entered.
+	if err := s.sealChanges(&ev, dk, c.ID, setFields(c), nil, customerValues(c)); err != nil {
+		return err
+	}
 	_, err = audit.Record(ctx, tx, now, ev)
 	return err
 }
@@ -514,10 +521,12 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 		if c, err = s.openCustomer(ctx, tx, r); err != nil {
 			return err
 		}
+		before := c // applyCustomer replaces values, never edits them in place
 		changed, err := applyCustomer(&c, in, false)
 		if err != nil {
 			return err
 		}
+		valueFields := slices.Clone(changed) // owner and hidden are recorded readable
 		row := r
 		if in.OwnerID != nil && *in.OwnerID != c.OwnerID {
 			if err := access.CanReassign(p, rel); err != nil {
@@ -577,7 +586,10 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 			return err
 		}
 		ev := event(p, action, "customer", id)
-		ev.Details = map[string]any{"fields": changed}
+		if err := s.sealChanges(&ev, dk, r.ID, valueFields, customerValues(before), customerValues(c)); err != nil {
+			return err
+		}
+		ev.Details["fields"] = changed
 		if slices.Contains(changed, "owner_id") {
 			ev.Details["owner_id"] = c.OwnerID
 			ev.Details["previous_owner_id"] = r.OwnerID
@@ -603,14 +615,27 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 // DeleteCustomer soft-deletes a customer: its owner, the owner's superiors
 // or a see-all principal with the delete permission.
 func (s *Service) DeleteCustomer(ctx context.Context, p access.Principal, id string) error {
-	return s.softDelete(ctx, p, "customer.delete", "customer", id, func(tx *store.Tx, now time.Time) error {
-		_, rel, err := s.reach(ctx, tx, p, id, now, true)
+	return s.softDelete(ctx, p, "customer.delete", "customer", id, func(tx *store.Tx, now time.Time, ev *audit.Event) error {
+		r, rel, err := s.reach(ctx, tx, p, id, now, true)
 		if err != nil {
 			return err
 		}
 		if err := needRelation(rel, access.RelFull, "deleting"); err != nil {
 			return err
 		}
+		// What was deleted, sealed: the values as they were.
+		c, err := s.openCustomer(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		dk, err := s.keys.DataKey(ctx, tx, r.ID, r.KeyVersion)
+		if err != nil {
+			return err
+		}
+		if err := s.sealChanges(ev, dk, r.ID, setFields(c), customerValues(c), nil); err != nil {
+			return err
+		}
+		ev.Details["owner_id"] = r.OwnerID
 		return tx.SoftDeleteCustomer(ctx, id, now)
 	})
 }
@@ -835,7 +860,8 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 		ids[i] = c.ID
 	}
 	ev := event(p, action, "customer", "")
-	ev.Details = map[string]any{"ids": ids, "count": len(ids), "search": lq.Q != ""}
+	ev.Details = map[string]any{"ids": ids, "count": len(ids), "search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
+	ev.Customers = ids // "who saw customer X" finds this page
 	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
 		return Page[Customer]{}, err
 	}
@@ -865,7 +891,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 	// page's ids before the page is handed out. A client that hangs up (or a
 	// killed process) cannot take rows that the trail does not name.
 	start := event(p, action+".start", "customer", "")
-	start.Details = map[string]any{"search": lq.Q != "", "filters": filterNames(lq)}
+	start.Details = map[string]any{"search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
 	if err := audit.RecordAlone(ctx, s.db, s.now(), start); err != nil {
 		return 0, err
 	}
@@ -889,6 +915,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 			}
 			pev := event(p, action+".page", "customer", "")
 			pev.Details = map[string]any{"ids": ids, "count": len(ids)}
+			pev.Customers = ids
 			runErr = audit.RecordAlone(ctx, s.db, s.now(), pev)
 		}
 		if runErr != nil {
@@ -906,7 +933,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 		plan.q.Before = rows[len(rows)-1].ID
 	}
 	ev := event(p, action, "customer", "")
-	ev.Details = map[string]any{"rows": n, "search": lq.Q != "", "filters": filterNames(lq)}
+	ev.Details = map[string]any{"rows": n, "search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
 	if runErr != nil {
 		ev.Outcome, ev.Reason = audit.Failed, "export interrupted"
 	}
@@ -999,7 +1026,7 @@ func (s *Service) CountCustomers(ctx context.Context, p access.Principal, lq Lis
 
 func (s *Service) recordCount(ctx context.Context, p access.Principal, lq ListQuery, n int) error {
 	ev := event(p, "customer.count", "customer", "")
-	ev.Details = map[string]any{"count": n, "search": lq.Q != "", "filters": filterNames(lq)}
+	ev.Details = map[string]any{"count": n, "search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
 	return audit.RecordAlone(ctx, s.db, s.now(), ev)
 }
 
@@ -1011,6 +1038,23 @@ func filterNames(lq ListQuery) []string {
 	for _, x := range []struct{ n, v string }{{"owner_id", lq.OwnerID}, {"kind", lq.Kind}, {"level", lq.Level}, {"status", lq.Status}, {"tag", lq.Tag}, {"hidden", lq.Hidden}} {
 		if x.v != "" {
 			f = append(f, x.n)
+		}
+	}
+	return f
+}
+
+// filterValues are the values of the filters that are not personal data:
+// codes, an owner's user id, the pool and hidden switches. The search text
+// and a tag may name or describe a person: only their use is recorded
+// (search, filters).
+func filterValues(lq ListQuery) map[string]any {
+	f := map[string]any{}
+	if lq.Pool {
+		f["pool"] = true
+	}
+	for _, x := range []struct{ n, v string }{{"owner_id", lq.OwnerID}, {"kind", lq.Kind}, {"level", lq.Level}, {"status", lq.Status}, {"hidden", lq.Hidden}} {
+		if x.v != "" {
+			f[x.n] = x.v
 		}
 	}
 	return f

@@ -50,6 +50,9 @@ type Options struct {
 	Now    func() time.Time
 	CRM    crm.Options   // optional overrides (tests and benchmarks)
 	Auth   auth.Settings // optional overrides of login throttling (tests)
+	// Actor is who opens the node, for the audit event of a first
+	// initialization ("cli:<os user>"; default "system").
+	Actor string
 	// HTTPClient reaches the OIDC identity provider (nil: a default client).
 	HTTPClient *http.Client
 }
@@ -162,6 +165,18 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 			RedirectURL: origin + "/api/v1/auth/oidc/callback", RoleClaim: cfg.OIDCRoleClaim, RoleMap: roles}, o.HTTPClient)
 		if err != nil {
 			return nil, fmt.Errorf("single sign-on: %w", err)
+		}
+	}
+	if created {
+		// The keys came into being: on record, naming the root key by its
+		// id (never the key).
+		actor := o.Actor
+		if actor == "" {
+			actor = "system"
+		}
+		if err := audit.RecordAlone(ctx, db, o.Now(), audit.Event{Actor: actor, Action: "keys.init", ObjectType: "keyring",
+			ObjectID: kr.RootID(), Outcome: audit.OK, Details: map[string]any{"root": "local_file"}}); err != nil {
+			return nil, err
 		}
 	}
 	signer, _, err := audit.LoadOrCreateKey(cfg.AuditKeyPath())

@@ -631,7 +631,7 @@ type userIn struct {
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	if !s.requireUsers(w, r, p, "user.create", "") || !s.stepUp(w, r, p) {
+	if !s.requireUsers(w, r, p, "user.create", "") || !s.stepUp(w, r, p, "user.create", "user", "") {
 		return
 	}
 	var in userIn
@@ -672,11 +672,7 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, p access.Pr
 		return
 	}
 	action := map[bool]string{true: "user.disable", false: "user.enable"}[disabled]
-	if !s.requireUsers(w, r, p, action, uid) {
-		return
-	}
-	if err := access.RequireRecentAuth(p, s.now()); err != nil {
-		s.writeError(w, r, err)
+	if !s.requireUsers(w, r, p, action, uid) || !s.stepUp(w, r, p, action, "user", uid) {
 		return
 	}
 	if disabled && uid == id.User.ID {
@@ -723,7 +719,7 @@ type tokenIn struct {
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
 	// A token is lasting access: it is made in a browser session that has
 	// proved itself recently, never by another token.
-	if _, ok := sessionToken(w, r, id); !ok || !s.stepUp(w, r, p) {
+	if _, ok := sessionToken(w, r, id); !ok || !s.stepUp(w, r, p, "token.create", "user", id.User.ID) {
 		return
 	}
 	var in tokenIn
@@ -757,7 +753,14 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p access.Pr
 		return
 	}
 	if !access.CanManageUser(p, t.UserID) {
-		// Someone else's token is none of this user's business: 404.
+		// Someone else's token is none of this user's business: 404, and
+		// the attempt is on record.
+		ev := eventOf(p)
+		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome, ev.Reason = "token.revoke", "token", tid, audit.Denied, "not found or not visible"
+		if aerr := audit.RecordAlone(r.Context(), s.db, s.now(), ev); aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
 		s.writeError(w, r, auth.ErrNotFound)
 		return
 	}
@@ -801,11 +804,7 @@ type resetIn struct {
 
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
-	if uid == "" || !s.requireUsers(w, r, p, "user.password.reset", uid) {
-		return
-	}
-	if err := access.RequireRecentAuth(p, s.now()); err != nil {
-		s.writeError(w, r, err)
+	if uid == "" || !s.requireUsers(w, r, p, "user.password.reset", uid) || !s.stepUp(w, r, p, "user.password.reset", "user", uid) {
 		return
 	}
 	var in resetIn
@@ -825,7 +824,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, p access.
 
 func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
-	if uid == "" || !s.requireUsers(w, r, p, "user.unlock", uid) || !s.stepUp(w, r, p) {
+	if uid == "" || !s.requireUsers(w, r, p, "user.unlock", uid) || !s.stepUp(w, r, p, "user.unlock", "user", uid) {
 		return
 	}
 	if err := s.auth.Unlock(r.Context(), eventOf(p), uid); err != nil {
@@ -860,11 +859,7 @@ func (s *Server) getRolePolicy(w http.ResponseWriter, r *http.Request, p access.
 
 func (s *Server) setRolePolicy(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	name := r.PathValue("name")
-	if !s.requirePerm(w, r, p, access.ManagePolicies, "role.policy.update", "role", name) {
-		return
-	}
-	if err := access.RequireRecentAuth(p, s.now()); err != nil {
-		s.writeError(w, r, err)
+	if !s.requirePerm(w, r, p, access.ManagePolicies, "role.policy.update", "role", name) || !s.stepUp(w, r, p, "role.policy.update", "role", name) {
 		return
 	}
 	var in rolePolicy
@@ -905,7 +900,7 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, p access.
 
 func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
 	uid := pathID(w, r)
-	if uid == "" || !s.requireUsers(w, r, p, "session.revoke_all", uid) || !s.stepUp(w, r, p) {
+	if uid == "" || !s.requireUsers(w, r, p, "session.revoke_all", uid) || !s.stepUp(w, r, p, "session.revoke_all", "user", uid) {
 		return
 	}
 	if err := s.auth.RevokeAllSessions(r.Context(), eventOf(p), uid); err != nil {
@@ -917,10 +912,18 @@ func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p ac
 
 // stepUp enforces a recent authentication for actions that create lasting
 // access (tokens, users, factors) or act on other users, in browser sessions.
-func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, p access.Principal) bool {
-	if err := access.RequireRecentAuth(p, s.now()); err != nil {
-		s.writeError(w, r, err)
+// A refusal is audited as a denial of action on the object.
+func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, p access.Principal, action, objType, objID string) bool {
+	err := access.RequireRecentAuth(p, s.now())
+	if err == nil {
+		return true
+	}
+	ev := eventOf(p)
+	ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome, ev.Reason = action, objType, objID, audit.Denied, "step-up required"
+	if aerr := audit.RecordAlone(r.Context(), s.db, s.now(), ev); aerr != nil {
+		s.writeError(w, r, aerr)
 		return false
 	}
-	return true
+	s.writeError(w, r, err)
+	return false
 }

@@ -44,13 +44,13 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
-	if s.passkeysReady(w, r) && s.stepUp(w, r, p) {
+	if s.passkeysReady(w, r) && s.stepUp(w, r, p, "passkey.register", "user", id.User.ID) {
 		s.passkeys.RegisterBegin(w, r, p, id)
 	}
 }
 
 func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
-	if s.passkeysReady(w, r) && s.stepUp(w, r, p) {
+	if s.passkeysReady(w, r) && s.stepUp(w, r, p, "passkey.register", "user", id.User.ID) {
 		s.passkeys.RegisterFinish(w, r, p, id)
 	}
 }
@@ -62,7 +62,7 @@ func (s *Server) passkeyList(w http.ResponseWriter, r *http.Request, p access.Pr
 }
 
 func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, p access.Principal, id auth.Identity) {
-	if s.passkeysReady(w, r) && s.stepUp(w, r, p) {
+	if s.passkeysReady(w, r) && s.stepUp(w, r, p, "passkey.remove", "user", id.User.ID) {
 		s.passkeys.Remove(w, r, p, id)
 	}
 }
