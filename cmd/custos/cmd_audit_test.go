@@ -14,8 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/audit/audittest"
+	"github.com/custos/custos/internal/config"
+	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/node"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -276,4 +280,111 @@ func TestAuditUnderKill9(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditHoldsNoPlaintext: a customer is created, changed, viewed,
+// searched for by name, exported and revealed with a reason naming them;
+// `grep -a` for their name, phones and email over a dump of the audit table,
+// the database file and every export format finds nothing, while it does
+// find the events themselves.
+func TestAuditHoldsNoPlaintext(t *testing.T) {
+	grep, err := exec.LookPath("grep")
+	if err != nil {
+		t.Fatal("grep is needed: ", err)
+	}
+	dir := initDir(t)
+	custos(t, nil, "a very good password\n", "user", "add", "--data", dir, "--email", "support@example.com", "--role", "support", "--name", "Sup").mustOK(t)
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = dir
+	n, err := node.Open(ctx, cfg, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := operator()
+	name, phone, phone2, email := "欧阳锋", "13912345678", "13987654321", "ouyang.feng@example.com"
+	c, err := n.CRM.CreateCustomer(ctx, op, crm.CustomerFields{Name: &name, Phones: &[]string{phone}, Emails: &[]string{email}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = n.CRM.UpdateCustomer(ctx, op, c.ID, crm.CustomerFields{Phones: &[]string{phone2}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.CRM.GetCustomer(ctx, op, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := n.CRM.ListCustomers(ctx, op, crm.ListQuery{Q: name}); err != nil || len(page.Items) != 1 {
+		t.Fatalf("search: %v %v", page, err)
+	}
+	if _, err := n.CRM.ExportCustomers(ctx, op, crm.ListQuery{Q: phone2}, func(crm.Customer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Support sees phones masked and reveals one, with a reason.
+	u, err := n.Auth.FindUserByEmail(ctx, "support@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := n.CRM.Principal(ctx, access.Subject{UserID: u.ID, Actor: "user:" + u.ID, Role: u.Role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.CRM.RevealField(ctx, sup, c.ID, "phone", "call back "+name+" at "+phone2); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	out := t.TempDir()
+	files := []string{cfg.DatabaseDSN()}
+	for _, f := range audit.Formats {
+		p := filepath.Join(out, "export."+f)
+		custos(t, nil, "", "audit", "export", "--data", dir, "--format", f, "--out", p).mustOK(t)
+		files = append(files, p)
+	}
+	// The audit table, every column of every row, as text.
+	raw, err := sql.Open("sqlite", "file:"+cfg.DatabaseDSN()+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := raw.Query(`SELECT seq, at, actor, ip, user_agent, action, object_type, object_id, outcome, reason, request_id, details, hex(prev_hash), hex(hash) FROM audit_events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump bytes.Buffer
+	for rows.Next() {
+		var cols [14]sql.NullString
+		ptrs := make([]any, len(cols))
+		for i := range cols {
+			ptrs[i] = &cols[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cols {
+			dump.WriteString(c.String + "\t")
+		}
+		dump.WriteString("\n")
+	}
+	_ = rows.Close()
+	_ = raw.Close()
+	tableDump := filepath.Join(out, "audit_events.tsv")
+	if err := os.WriteFile(tableDump, dump.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, tableDump)
+	for _, needle := range []string{name, phone, phone2, email, "ouyang"} {
+		cmd := exec.Command(grep, append([]string{"-a", "-l", "-F", needle}, files...)...)
+		res, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("grep -a %q found it in: %s (%v)", needle, res, err)
+		}
+	}
+	// Not vacuous: the events are there, and their ids.
+	for _, needle := range []string{"customer.update", "customer.reveal", c.ID} {
+		if err := exec.Command(grep, append([]string{"-a", "-q", "-F", needle}, tableDump, files[1])...).Run(); err != nil {
+			t.Errorf("grep -a %q found nothing: the dump or export is empty", needle)
+		}
+	}
+	t.Logf("grep -a for name, phones and email over %d files (audit table dump, database, jsonl, cef, syslog exports): no match", len(files))
 }
