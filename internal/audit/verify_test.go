@@ -266,8 +266,10 @@ func TestConcurrentAppendsFormOneChain(t *testing.T) {
 	t.Run("postgres, 3 connections", func(t *testing.T) {
 		dsn := pgtest.Shared(t).NewDatabase(t)
 		var dbs []*store.DB
-		for range 3 {
-			dbs = append(dbs, openStore(t, dsn))
+		for range 3 { // three nodes with one connection each
+			db := openStore(t, dsn)
+			db.LimitConnections(1)
+			dbs = append(dbs, db)
 		}
 		run(t, dbs, 9, 40)
 	})

@@ -143,6 +143,14 @@ func redact(err error, dsn string) error {
 // Dialect reports the engine.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
+// LimitConnections caps the PostgreSQL pool at n connections (SQLite keeps
+// its single writer).
+func (db *DB) LimitConnections(n int) {
+	if db.dialect == Postgres {
+		db.write.SetMaxOpenConns(n)
+	}
+}
+
 // Close closes every pool.
 func (db *DB) Close() error {
 	err := db.write.Close()
