@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -59,17 +60,19 @@ to an auditor by "custos audit pubkey". --archive checks a pruned segment.`,
 					return err
 				}
 			} else {
-				cps, err := audit.CheckpointLog{Path: a.cfg.AuditCheckpointPath()}.Read()
-				if err != nil {
-					return err
-				}
 				db, err := a.openStoreReadOnly()
 				if err != nil {
 					return err
 				}
 				defer db.Close()
+				cps, err := audit.LoadCheckpoints(a.ctx, db, audit.CheckpointLog{Path: a.cfg.AuditCheckpointPath()})
+				if err != nil {
+					return err
+				}
 				prog := a.newProgress(-1, "verifying audit events")
+				log := audit.CheckpointLog{Path: a.cfg.AuditCheckpointPath()}
 				rep, err = audit.Verify(a.ctx, db, audit.VerifyOptions{From: from, Checkpoints: cps, Trusted: trusted,
+					Reload:   func(ctx context.Context) ([]audit.Checkpoint, error) { return audit.LoadCheckpoints(ctx, db, log) },
 					Progress: func(seq int64) { prog.set(int(seq)) }})
 				prog.done()
 				if err != nil {
@@ -117,6 +120,11 @@ func (a *app) trustedKeys(files []string) ([]ed25519.PublicKey, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	others, err := audit.LoadTrustedDir(a.cfg.AuditTrustedDir())
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, others...)
 	for _, f := range files {
 		pub, err := audit.LoadPublicKey(f)
 		if err != nil {

@@ -60,7 +60,7 @@ func Record(ctx context.Context, tx *store.Tx, now time.Time, e Event) (int64, e
 	failpoint.Hit("audit.before_append")
 	seq, err := tx.AppendAudit(ctx, store.AuditEvent{
 		At: now.UTC(), Actor: e.Actor, IP: e.IP, UserAgent: truncate(e.UserAgent, 256), Action: e.Action,
-		ObjectType: e.ObjectType, ObjectID: e.ObjectID, Outcome: e.Outcome, Reason: truncate(e.Reason, 256),
+		ObjectType: truncate(e.ObjectType, 64), ObjectID: truncate(e.ObjectID, 256), Outcome: e.Outcome, Reason: truncate(e.Reason, 256),
 		RequestID: e.RequestID, Details: details, Customers: customers(e),
 	})
 	if err != nil {

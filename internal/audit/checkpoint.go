@@ -34,8 +34,13 @@ type Checkpoint struct {
 	Seq  int64     `json:"seq"`
 	Hash string    `json:"hash"` // hex
 	At   time.Time `json:"at"`
-	Key  string    `json:"key"` // KeyID of the signing key
-	Sig  string    `json:"sig"` // base64 Ed25519 signature of message()
+	// BaseSeq and BaseHash are where the trail began when this was signed
+	// (the prune mark: 0 and the zero hash before any prune), so a prune
+	// mark moved without a signed prune is caught.
+	BaseSeq  int64  `json:"base_seq"`
+	BaseHash string `json:"base_hash"`
+	Key      string `json:"key"` // KeyID of the signing key
+	Sig      string `json:"sig"` // base64 Ed25519 signature of message()
 }
 
 // message is what a checkpoint signs.
@@ -44,11 +49,22 @@ func (c Checkpoint) message() ([]byte, error) {
 	if err != nil || len(h) != sha256.Size {
 		return nil, fmt.Errorf("checkpoint %d: malformed hash", c.Seq)
 	}
-	m := []byte("custos.audit.checkpoint.v1\x00")
+	bh, err := hex.DecodeString(c.BaseHash)
+	if err != nil || len(bh) != sha256.Size {
+		return nil, fmt.Errorf("checkpoint %d: malformed base hash", c.Seq)
+	}
+	m := []byte("custos.audit.checkpoint.v2\x00")
 	m = binary.BigEndian.AppendUint64(m, uint64(c.Seq))
 	m = append(m, h...)
 	m = binary.BigEndian.AppendUint64(m, uint64(c.At.UnixMicro()))
+	m = binary.BigEndian.AppendUint64(m, uint64(c.BaseSeq))
+	m = append(m, bh...)
 	return m, nil
+}
+
+// vouchesForBase reports whether c says the trail began after (seq, hash).
+func (c Checkpoint) vouchesForBase(seq int64, hash []byte) bool {
+	return c.BaseSeq == seq && c.BaseHash == hex.EncodeToString(hash)
 }
 
 // KeyID names a public key: the hex of the first 8 bytes of its SHA-256.
@@ -57,15 +73,16 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Sign returns a checkpoint of (seq, hash) at time at, signed by s (an
-// Ed25519 key; any crypto.Signer with an Ed25519 public key, such as an HSM,
-// will do).
-func Sign(s crypto.Signer, seq int64, hash []byte, at time.Time) (Checkpoint, error) {
+// Sign returns a checkpoint of (seq, hash) over a trail beginning after
+// (baseSeq, baseHash), at time at, signed by s (an Ed25519 key; any
+// crypto.Signer with an Ed25519 public key, such as an HSM, will do).
+func Sign(s crypto.Signer, seq int64, hash []byte, baseSeq int64, baseHash []byte, at time.Time) (Checkpoint, error) {
 	pub, ok := s.Public().(ed25519.PublicKey)
 	if !ok {
 		return Checkpoint{}, errors.New("audit: the checkpoint signer is not an Ed25519 key")
 	}
-	c := Checkpoint{Seq: seq, Hash: hex.EncodeToString(hash), At: at.UTC().Truncate(time.Microsecond), Key: KeyID(pub)}
+	c := Checkpoint{Seq: seq, Hash: hex.EncodeToString(hash), At: at.UTC().Truncate(time.Microsecond),
+		BaseSeq: baseSeq, BaseHash: hex.EncodeToString(baseHash), Key: KeyID(pub)}
 	m, err := c.message()
 	if err != nil {
 		return Checkpoint{}, err
@@ -276,10 +293,13 @@ type Checkpointer struct {
 	Publish []Publisher
 	// OnPublishError is told about a publisher that failed (may be nil).
 	OnPublishError func(error)
+	// Trust adds public keys whose checkpoints count (other nodes' keys).
+	Trust []ed25519.PublicKey
 
 	mu       sync.Mutex
-	last     int64  // seq of the last checkpoint this process wrote or read
+	last     int64  // seq of the last trusted checkpoint written or read
 	lastHash []byte // its hash
+	lastBase int64  // and the prune mark it vouched for
 }
 
 // TamperError is returned by Checkpoint when the events since the last
@@ -299,18 +319,52 @@ func (c *Checkpointer) Last() int64 {
 	return c.last
 }
 
-// Load reads the log and remembers its highest checkpoint.
-func (c *Checkpointer) Load() ([]Checkpoint, error) {
-	cps, err := c.Log.Read()
+// Load reads the checkpoints of the log and of the database (copies from
+// every node) and remembers the highest one with a trusted signature.
+func (c *Checkpointer) Load(ctx context.Context) ([]Checkpoint, error) {
+	cps, err := LoadCheckpoints(ctx, c.DB, c.Log)
 	if err != nil {
 		return nil, err
 	}
+	trusted := c.Trusted()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cp := range cps {
-		if cp.Seq > c.last {
-			c.last = cp.Seq
+		if cp.Seq > c.last && cp.Check(trusted) == nil {
+			c.last, c.lastBase = cp.Seq, cp.BaseSeq
 			c.lastHash, _ = hex.DecodeString(cp.Hash)
+		}
+	}
+	return cps, nil
+}
+
+// LoadCheckpoints returns the checkpoints in the log file and the copies in
+// the database, each once.
+func LoadCheckpoints(ctx context.Context, db *store.DB, log CheckpointLog) ([]Checkpoint, error) {
+	cps, err := log.Read()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, cp := range cps {
+		seen[cp.Sig] = true
+	}
+	var bodies []string
+	if err := db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		bodies, err = tx.AuditCheckpoints(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, b := range bodies {
+		var cp Checkpoint
+		if err := json.Unmarshal([]byte(b), &cp); err != nil {
+			return nil, fmt.Errorf("audit: a checkpoint copy in the database is unreadable: %v", err)
+		}
+		if !seen[cp.Sig] {
+			seen[cp.Sig] = true
+			cps = append(cps, cp)
 		}
 	}
 	return cps, nil
@@ -328,10 +382,28 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, bool, error)
 		return Checkpoint{}, false, err
 	}
 	c.mu.Lock()
-	last, lastHash := c.last, c.lastHash
+	last, lastHash, lastBase := c.last, c.lastHash, c.lastBase
 	c.mu.Unlock()
 	if h.Seq == 0 || h.Seq <= last {
 		return Checkpoint{}, false, nil
+	}
+	if h.BaseSeq != lastBase {
+		// The prune mark moved since our last checkpoint: only a prune
+		// that signed the new mark (on any node we trust) may move it.
+		cps, err := c.Load(ctx)
+		if err != nil {
+			return Checkpoint{}, false, err
+		}
+		if !vouched(cps, c.Trusted(), h.BaseSeq, h.BaseHash) {
+			return Checkpoint{}, false, &TamperError{Report: Report{Problem: &Problem{Seq: 1, Kind: Deleted,
+				Detail: fmt.Sprintf("the trail now begins after event %d, but no signed checkpoint vouches for that prune", h.BaseSeq)}}}
+		}
+		c.mu.Lock()
+		last, lastHash = c.last, c.lastHash
+		c.mu.Unlock()
+		if last < h.BaseSeq {
+			last, lastHash = h.BaseSeq, h.BaseHash
+		}
 	}
 	// Never sign over tampering: the events since the last checkpoint must
 	// chain from it.
@@ -349,17 +421,36 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, bool, error)
 	if err != nil {
 		return Checkpoint{}, false, err
 	}
-	cp, err := c.Write(ctx, rep.Last, hash)
+	cp, err := c.Write(ctx, rep.Last, hash, h.BaseSeq, h.BaseHash)
 	return cp, err == nil, err
 }
 
-// Write signs (seq, hash), appends it to the log and publishes it.
-func (c *Checkpointer) Write(ctx context.Context, seq int64, hash []byte) (Checkpoint, error) {
+// vouched reports whether a trusted checkpoint vouches for the prune mark
+// (baseSeq, baseHash); the start of the trail (0) needs none.
+func vouched(cps []Checkpoint, trusted []ed25519.PublicKey, baseSeq int64, baseHash []byte) bool {
+	if baseSeq == 0 {
+		return true
+	}
+	for _, cp := range cps {
+		if cp.vouchesForBase(baseSeq, baseHash) && cp.Check(trusted) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Write signs (seq, hash) over a trail beginning after (baseSeq, baseHash),
+// appends it to the log, keeps a copy in the database and publishes it.
+func (c *Checkpointer) Write(ctx context.Context, seq int64, hash []byte, baseSeq int64, baseHash []byte) (Checkpoint, error) {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
 	}
-	cp, err := Sign(c.Signer, seq, hash, now())
+	cp, err := Sign(c.Signer, seq, hash, baseSeq, baseHash, now())
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	body, err := json.Marshal(cp)
 	if err != nil {
 		return Checkpoint{}, err
 	}
@@ -369,9 +460,12 @@ func (c *Checkpointer) Write(ctx context.Context, seq int64, hash []byte) (Check
 		return Checkpoint{}, err
 	}
 	if seq > c.last {
-		c.last, c.lastHash = seq, hash
+		c.last, c.lastHash, c.lastBase = seq, hash, baseSeq
 	}
 	c.mu.Unlock()
+	if err := c.DB.Write(ctx, func(tx *store.Tx) error { return tx.InsertAuditCheckpoint(ctx, seq, string(body)) }); err != nil {
+		return cp, fmt.Errorf("audit: checkpoint copy: %w", err)
+	}
 	for _, p := range c.Publish {
 		if err := p.Publish(ctx, cp); err != nil && c.OnPublishError != nil {
 			c.OnPublishError(err)
@@ -380,10 +474,35 @@ func (c *Checkpointer) Write(ctx context.Context, seq int64, hash []byte) (Check
 	return cp, nil
 }
 
-// Trusted returns the public key of c's signer.
+// Trusted returns the public key of c's signer and the keys in Trust.
 func (c *Checkpointer) Trusted() []ed25519.PublicKey {
+	out := append([]ed25519.PublicKey(nil), c.Trust...)
 	if pub, ok := c.Signer.Public().(ed25519.PublicKey); ok {
-		return []ed25519.PublicKey{pub}
+		out = append(out, pub)
 	}
-	return nil
+	return out
+}
+
+// LoadTrustedDir reads the public keys (PEM files) in dir: the checkpoint
+// keys of other nodes sharing the database. A missing dir is no keys.
+func LoadTrustedDir(dir string) ([]ed25519.PublicKey, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []ed25519.PublicKey
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".pem" {
+			continue
+		}
+		k, err := LoadPublicKey(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }

@@ -133,7 +133,7 @@ var cefValue = strings.NewReplacer(`\`, `\\`, `=`, `\=`, "\n", `\n`, "\r", `\r`)
 // appendCEF formats e as ArcSight Common Event Format.
 func appendCEF(b []byte, e store.AuditEvent, version string) []byte {
 	sev, _ := severity(e)
-	b = fmt.Appendf(b, "CEF:0|Custos|Custos CRM|%s|%s|%s|%d|", cefHeader.Replace(version), cefHeader.Replace(e.Action), cefHeader.Replace(e.Action), sev)
+	b = fmt.Appendf(b, "CEF:0|Custos|Custos CRM|%s|%s|%s|%d|", flat(cefHeader.Replace(version)), flat(cefHeader.Replace(e.Action)), flat(cefHeader.Replace(e.Action)), sev)
 	kv := func(k, v string) {
 		if v == "" {
 			return
@@ -143,7 +143,7 @@ func appendCEF(b []byte, e store.AuditEvent, version string) []byte {
 		}
 		b = append(b, k...)
 		b = append(b, '=')
-		b = append(b, cefValue.Replace(v)...)
+		b = append(b, flat(cefValue.Replace(v))...)
 	}
 	kv("rt", strconv.FormatInt(e.At.UnixMilli(), 10))
 	kv("externalId", strconv.FormatInt(e.Seq, 10))
@@ -168,6 +168,17 @@ func appendCEF(b []byte, e store.AuditEvent, version string) []byte {
 
 var sdValue = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`)
 
+// flat replaces control characters (newlines above all) with spaces, so no
+// field can start a line of its own in a line-oriented export.
+func flat(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
 // appendSyslog formats e as an RFC 5424 message (facility: log audit), with
 // the event's fields as structured data and its details as the message.
 func appendSyslog(b []byte, e store.AuditEvent, host string) []byte {
@@ -182,7 +193,7 @@ func appendSyslog(b []byte, e store.AuditEvent, host string) []byte {
 		if v == "" {
 			return
 		}
-		b = fmt.Appendf(b, ` %s="%s"`, k, sdValue.Replace(v))
+		b = fmt.Appendf(b, ` %s="%s"`, k, sdValue.Replace(flat(v)))
 	}
 	param("seq", strconv.FormatInt(e.Seq, 10))
 	param("actor", e.Actor)
@@ -194,7 +205,7 @@ func appendSyslog(b []byte, e store.AuditEvent, host string) []byte {
 	param("request_id", e.RequestID)
 	param("hash", hex.EncodeToString(e.Hash))
 	b = append(b, "] "...)
-	return append(b, strings.NewReplacer("\n", " ", "\r", " ").Replace(e.Details)...)
+	return append(b, flat(e.Details)...)
 }
 
 // printable keeps the printable US-ASCII of s (RFC 5424 header fields), at

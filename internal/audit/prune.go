@@ -87,11 +87,11 @@ func Prune(ctx context.Context, db *store.DB, o PruneOptions) (PruneReport, erro
 	if through <= head.BaseSeq {
 		return rep, nil
 	}
-	cps, err := o.Checkpointer.Load()
+	cps, err := o.Checkpointer.Load(ctx)
 	if err != nil {
 		return rep, err
 	}
-	vr, err := Verify(ctx, db, VerifyOptions{Checkpoints: cps, Trusted: o.Checkpointer.Trusted()})
+	vr, err := Verify(ctx, db, VerifyOptions{Checkpoints: cps, Trusted: o.Checkpointer.Trusted(), Reload: o.Checkpointer.Load})
 	if err != nil {
 		return rep, err
 	}
@@ -110,7 +110,8 @@ func Prune(ctx context.Context, db *store.DB, o PruneOptions) (PruneReport, erro
 	}); err != nil {
 		return rep, err
 	}
-	endCp, err := o.Checkpointer.Write(ctx, through, last.Hash)
+	// Signed: event `through` ends a trail that began after the old mark.
+	endCp, err := o.Checkpointer.Write(ctx, through, last.Hash, head.BaseSeq, head.BaseHash)
 	if err != nil {
 		return rep, err
 	}
@@ -149,7 +150,16 @@ func Prune(ctx context.Context, db *store.DB, o PruneOptions) (PruneReport, erro
 	if err != nil {
 		return rep, err
 	}
-	if _, _, err := o.Checkpointer.Checkpoint(ctx); err != nil {
+	// Sign the new mark: the head, over a trail that now begins after
+	// `through` (events appended since the verification are checked first).
+	after, err := Verify(ctx, db, VerifyOptions{From: vr.Last + 1, Anchor: decodeHex(vr.LastHash)})
+	if err != nil {
+		return rep, err
+	}
+	if !after.OK() {
+		return rep, &TamperError{Report: after}
+	}
+	if _, err := o.Checkpointer.Write(ctx, after.Head.Seq, after.Head.Hash, through, last.Hash); err != nil {
 		return rep, err
 	}
 	return PruneReport{Events: n, From: head.BaseSeq + 1, Through: through, Archive: path, SHA256: sum}, nil
@@ -296,6 +306,7 @@ func VerifyArchive(path string, trusted []ed25519.PublicKey) (Report, error) {
 		return fail(rep.Last+1, Truncated, "the archive ends at event %d but says it holds events up to %d", rep.Last, hdr.Through)
 	}
 	covered := false
+	base := decodeHex(hdr.BaseHash)
 	for _, cp := range cps {
 		if err := cp.Check(trusted); err != nil {
 			return fail(cp.Seq, BadCheckpoint, "%s", err.Error())
@@ -308,10 +319,17 @@ func VerifyArchive(path string, trusted []ed25519.PublicKey) (Report, error) {
 		if cp.Hash != hex.EncodeToString(hh) {
 			return fail(cp.Seq, Modified, "event %d no longer matches its signed checkpoint", cp.Seq)
 		}
-		covered = covered || cp.Seq == hdr.Through
+		// The end is signed together with where the segment begins, so
+		// cutting its beginning is caught too.
+		covered = covered || cp.Seq == hdr.Through && cp.vouchesForBase(hdr.FromSeq-1, base)
 	}
 	if !covered {
-		return fail(hdr.Through, Truncated, "no signed checkpoint vouches for the archive's last event %d", hdr.Through)
+		return fail(hdr.FromSeq, Deleted, "no signed checkpoint vouches for this archive running from event %d to %d", hdr.FromSeq, hdr.Through)
 	}
 	return rep, nil
+}
+
+func decodeHex(s string) []byte {
+	b, _ := hex.DecodeString(s)
+	return b
 }

@@ -55,6 +55,9 @@ type VerifyOptions struct {
 	// them. Without checkpoints a cut tail cannot be told from a short trail.
 	Checkpoints []Checkpoint
 	Trusted     []ed25519.PublicKey
+	// Reload, if set, reads the checkpoints again when a prune committed
+	// during the walk (its signed checkpoint is newer than Checkpoints).
+	Reload func(context.Context) ([]Checkpoint, error)
 	// PageSize of reads (default 5000).
 	PageSize int
 	// Progress, if set, is called after each page with the last seq read.
@@ -86,14 +89,27 @@ func Verify(ctx context.Context, db *store.DB, o VerifyOptions) (Report, error) 
 		o.PageSize = 5000
 	}
 	var head store.AuditHead
-	if err := db.Read(ctx, func(tx *store.Tx) error {
+	var minSeq int64
+	err := db.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		head, err = tx.AuditHead(ctx)
+		if head, err = tx.AuditHead(ctx); err != nil {
+			return err
+		}
+		minSeq, err = tx.MinAuditSeq(ctx)
 		return err
-	}); err != nil {
+	})
+	if errors.Is(err, store.ErrNoChainHead) {
+		rep.Problem = &Problem{Seq: 1, Kind: Deleted, Detail: "the chain head row (audit_head) is missing"}
+		return rep, nil
+	}
+	if err != nil {
 		return rep, err
 	}
 	rep.Head = head
+	if minSeq != 0 && minSeq <= head.BaseSeq {
+		rep.Problem = &Problem{Seq: minSeq, Kind: Inserted, Detail: fmt.Sprintf("event %d lies at or below the start of the trail (%d)", minSeq, head.BaseSeq)}
+		return rep, nil
+	}
 
 	// Checkpoints: signatures first, then keep those this run can check.
 	cps := map[int64][]Checkpoint{}
@@ -127,11 +143,14 @@ func Verify(ctx context.Context, db *store.DB, o VerifyOptions) (Report, error) 
 					return err
 				}
 				if len(evs) == 0 || evs[0].Seq != o.From-1 {
-					return fmt.Errorf("audit: no event %d to start verifying after", o.From-1)
+					return errNoAnchor
 				}
 				prev = evs[0].Hash
 				return nil
-			}); err != nil {
+			}); errors.Is(err, errNoAnchor) {
+				rep.Problem = &Problem{Seq: o.From - 1, Kind: Deleted, Detail: fmt.Sprintf("event %d, where verification was asked to start, is missing", o.From-1)}
+				return rep, nil
+			} else if err != nil {
 				return rep, err
 			}
 		}
@@ -171,6 +190,25 @@ func Verify(ctx context.Context, db *store.DB, o VerifyOptions) (Report, error) 
 			break
 		}
 		if r.Seq > expected {
+			// A prune that committed while we walked moves the start of
+			// the trail past the gap: start again from the new start.
+			var now store.AuditHead
+			if err := db.Read(ctx, func(tx *store.Tx) error {
+				var err error
+				now, err = tx.AuditHead(ctx)
+				return err
+			}); err != nil {
+				return rep, err
+			}
+			if now.BaseSeq > head.BaseSeq && now.BaseSeq >= expected && (o.From <= head.BaseSeq+1) {
+				if o.Reload != nil {
+					o.Checkpoints, err = o.Reload(ctx)
+					if err != nil {
+						return rep, err
+					}
+				}
+				return Verify(ctx, db, o)
+			}
 			if expected == head.BaseSeq+1 && head.BaseSeq > 0 && rep.Events == 0 {
 				return fail(expected, Deleted, "events %d to %d are missing after the archived part of the trail", expected, r.Seq-1)
 			}
@@ -233,10 +271,14 @@ func Verify(ctx context.Context, db *store.DB, o VerifyOptions) (Report, error) 
 	case head.Seq == expected-1 && head.Seq > head.BaseSeq && !bytes.Equal(head.Hash, prev):
 		return fail(head.Seq, Modified, "the last event does not match the chain head")
 	}
-	// Pruned events must have left a record of their pruning.
+	// Pruned events must have left a record of their pruning, and a signed
+	// checkpoint must vouch for the new start.
 	if head.BaseSeq > 0 && rep.First == head.BaseSeq+1 {
 		if hh, ok := prunes[head.BaseSeq]; !ok || hh != hex.EncodeToString(head.BaseHash) {
 			return fail(1, Deleted, "events 1 to %d are gone without an audited prune", head.BaseSeq)
+		}
+		if len(o.Checkpoints) > 0 && !vouched(o.Checkpoints, o.Trusted, head.BaseSeq, head.BaseHash) {
+			return fail(1, Deleted, "events 1 to %d are gone and no signed checkpoint vouches for their prune", head.BaseSeq)
 		}
 	}
 	if o.Progress != nil {
@@ -325,6 +367,8 @@ func (w *walker) peek(ctx context.Context) (*store.AuditEvent, error) {
 	}
 	return &w.buf[0], nil
 }
+
+var errNoAnchor = errors.New("no anchor")
 
 // ErrTampered is returned by callers that turn a failed Report into an error.
 var ErrTampered = errors.New("audit trail tampered")

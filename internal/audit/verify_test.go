@@ -78,7 +78,7 @@ func (tr *trail) checkpoint(t testing.TB) {
 
 func (tr *trail) verify(t testing.TB) audit.Report {
 	t.Helper()
-	cps, err := tr.cp.Log.Read()
+	cps, err := audit.LoadCheckpoints(context.Background(), tr.db, tr.cp.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestVerifyCheckpoints(t *testing.T) {
 		tr := newTrail(t)
 		tr.append(t, 5, t0)
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
-		cp, err := audit.Sign(other, 5, make([]byte, 32), t0)
+		cp, err := audit.Sign(other, 5, make([]byte, 32), 0, make([]byte, 32), t0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -97,6 +97,10 @@ func (c Config) AuditCheckpointPath() string {
 	return filepath.Join(c.DataDir, "audit", "checkpoints.jsonl")
 }
 
+// AuditTrustedDir holds the checkpoint public keys (*.pem) of the other
+// nodes sharing this database.
+func (c Config) AuditTrustedDir() string { return filepath.Join(c.DataDir, "audit", "trusted") }
+
 // AuditArchiveDir holds pruned audit segments.
 func (c Config) AuditArchiveDir() string { return filepath.Join(c.DataDir, "audit", "archive") }
 

@@ -91,12 +91,13 @@ func (j *AuditJobs) Step(ctx context.Context) error {
 // is past retention.
 func (j *AuditJobs) Daily(ctx context.Context) {
 	j.lastDaily = j.n.now()
-	cps, err := j.n.Audit.Load()
+	cps, err := j.n.Audit.Load(ctx)
 	if err != nil {
-		j.n.Log.Error("audit checkpoints unreadable", "err", err)
+		// Evidence that cannot be read is a finding, not just a log line.
+		j.report(ctx, audit.Report{Problem: &audit.Problem{Kind: audit.BadCheckpoint, Detail: err.Error()}})
 		return
 	}
-	rep, err := audit.Verify(ctx, j.n.DB, audit.VerifyOptions{Checkpoints: cps, Trusted: j.n.Audit.Trusted()})
+	rep, err := audit.Verify(ctx, j.n.DB, audit.VerifyOptions{Checkpoints: cps, Trusted: j.n.Audit.Trusted(), Reload: j.n.Audit.Load})
 	if err != nil {
 		if ctx.Err() == nil {
 			j.n.Log.Error("audit verification failed to run", "err", err)

@@ -183,8 +183,12 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 	if err != nil {
 		return nil, err
 	}
-	cp := &audit.Checkpointer{DB: db, Signer: signer, Log: audit.CheckpointLog{Path: cfg.AuditCheckpointPath()}, Now: o.Now}
-	if _, err := cp.Load(); err != nil {
+	others, err := audit.LoadTrustedDir(cfg.AuditTrustedDir())
+	if err != nil {
+		return nil, err
+	}
+	cp := &audit.Checkpointer{DB: db, Signer: signer, Log: audit.CheckpointLog{Path: cfg.AuditCheckpointPath()}, Now: o.Now, Trust: others}
+	if _, err := cp.Load(ctx); err != nil {
 		return nil, err
 	}
 	return &Node{Passkeys: pk, SSO: sso, Audit: cp, now: o.Now,

@@ -241,10 +241,10 @@ func (tx *Tx) QueryAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error
 		where = append(where, `audit_events.seq < ?`)
 		args = append(args, q.BeforeSeq)
 	}
-	sqlq := `SELECT ` + auditColumns + ` FROM audit_events`
-	if len(where) > 0 {
-		sqlq += ` WHERE ` + strings.Join(where, ` AND `)
-	}
+	// Rows at or below the prune mark are not part of the trail (verify
+	// reports them); no answer includes them.
+	where = append(where, `audit_events.seq > COALESCE((SELECT base_seq FROM audit_head WHERE id = 1), 0)`)
+	sqlq := `SELECT ` + auditColumns + ` FROM audit_events WHERE ` + strings.Join(where, ` AND `)
 	if q.Ascending {
 		sqlq += ` ORDER BY seq`
 	} else {
@@ -358,4 +358,40 @@ func (tx *Tx) MaxAuditSeq(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	return *seq, nil
+}
+
+// MinAuditSeq returns the lowest stored sequence number (0 when empty).
+func (tx *Tx) MinAuditSeq(ctx context.Context) (int64, error) {
+	var seq *int64
+	if err := tx.queryRow(ctx, `SELECT MIN(seq) FROM audit_events`).Scan(&seq); err != nil {
+		return 0, mapErr(err)
+	}
+	if seq == nil {
+		return 0, nil
+	}
+	return *seq, nil
+}
+
+// InsertAuditCheckpoint keeps a copy of a signed checkpoint (its JSON).
+func (tx *Tx) InsertAuditCheckpoint(ctx context.Context, seq int64, body string) error {
+	_, err := tx.exec(ctx, `INSERT INTO audit_checkpoints (seq, body) VALUES (?, ?)`, seq, body)
+	return err
+}
+
+// AuditCheckpoints returns the stored checkpoint copies, oldest first.
+func (tx *Tx) AuditCheckpoints(ctx context.Context) ([]string, error) {
+	rows, err := tx.query(ctx, `SELECT body FROM audit_checkpoints ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
 }

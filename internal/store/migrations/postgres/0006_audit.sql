@@ -28,8 +28,9 @@ DROP TRIGGER audit_events_no_change ON audit_events;
 CREATE FUNCTION audit_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF NEW.hash IS NULL OR NEW.prev_hash IS NULL THEN
-            RAISE EXCEPTION 'audit events must be chained';
+        IF NEW.hash IS NULL OR NEW.prev_hash IS NULL
+            OR NEW.seq IS DISTINCT FROM COALESCE((SELECT seq FROM audit_head WHERE id = 1), -1) + 1 THEN
+            RAISE EXCEPTION 'audit events must be chained after the head';
         END IF;
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
@@ -60,3 +61,20 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head
 FOR EACH ROW EXECUTE FUNCTION audit_head_guard();
+
+CREATE FUNCTION audit_subjects_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND OLD.seq <= COALESCE((SELECT base_seq FROM audit_head WHERE id = 1), 0) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'the audit index is append-only';
+END $$;
+CREATE TRIGGER audit_subjects_guard BEFORE UPDATE OR DELETE ON audit_subjects
+FOR EACH ROW EXECUTE FUNCTION audit_subjects_guard();
+
+-- Copies of the signed checkpoints (see the SQLite migration).
+CREATE TABLE audit_checkpoints (
+    id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq  BIGINT NOT NULL,
+    body TEXT   NOT NULL
+);

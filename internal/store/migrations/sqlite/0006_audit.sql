@@ -40,7 +40,8 @@ DROP TRIGGER audit_events_no_update;
 DROP TRIGGER audit_events_no_delete;
 CREATE TRIGGER audit_events_chained BEFORE INSERT ON audit_events
 WHEN NEW.hash IS NULL OR NEW.prev_hash IS NULL
-BEGIN SELECT RAISE(ABORT, 'audit events must be chained'); END;
+  OR NEW.seq IS NOT COALESCE((SELECT seq FROM audit_head WHERE id = 1), -1) + 1
+BEGIN SELECT RAISE(ABORT, 'audit events must be chained after the head'); END;
 -- The only update ever allowed: chaining an event written before the chain.
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 WHEN OLD.hash IS NOT NULL OR NEW.seq IS NOT OLD.seq OR NEW.at IS NOT OLD.at OR NEW.actor IS NOT OLD.actor
@@ -53,6 +54,21 @@ BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 WHEN OLD.seq > COALESCE((SELECT base_seq FROM audit_head WHERE id = 1), 0)
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_subjects_no_update BEFORE UPDATE ON audit_subjects
+BEGIN SELECT RAISE(ABORT, 'the audit index is append-only'); END;
+CREATE TRIGGER audit_subjects_no_delete BEFORE DELETE ON audit_subjects
+WHEN OLD.seq > COALESCE((SELECT base_seq FROM audit_head WHERE id = 1), 0)
+BEGIN SELECT RAISE(ABORT, 'the audit index is append-only'); END;
+
+-- Copies of the signed checkpoints (the file in the data directory is the
+-- primary record): nodes of one PostgreSQL cluster see each other's, and
+-- deleting the file alone hides nothing. Signed, so they cannot be forged
+-- without the key.
+CREATE TABLE audit_checkpoints (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq  INTEGER NOT NULL,
+    body TEXT    NOT NULL
+);
 CREATE TRIGGER audit_head_forward BEFORE UPDATE ON audit_head
 WHEN NEW.seq < OLD.seq OR NEW.base_seq < OLD.base_seq
 BEGIN SELECT RAISE(ABORT, 'the audit chain head only moves forward'); END;
