@@ -130,7 +130,9 @@ func TestVerifyDuringPrune(t *testing.T) {
 	cps, _ := audit.LoadCheckpoints(ctx, tr.db, tr.cp.Log)
 	var once sync.Once
 	rep, err := audit.Verify(ctx, tr.db, audit.VerifyOptions{Checkpoints: cps, Trusted: tr.cp.Trusted(), PageSize: 10,
-		Reload: func(ctx context.Context) ([]audit.Checkpoint, error) { return audit.LoadCheckpoints(ctx, tr.db, tr.cp.Log) },
+		Reload: func(ctx context.Context) ([]audit.Checkpoint, error) {
+			return audit.LoadCheckpoints(ctx, tr.db, tr.cp.Log)
+		},
 		Progress: func(int64) {
 			once.Do(func() {
 				if _, err := audit.Prune(ctx, tr.db, audit.PruneOptions{Now: t0, RetentionDays: 365, ArchiveDir: filepath.Join(t.TempDir(), "a"),
