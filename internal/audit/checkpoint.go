@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -19,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -246,6 +248,40 @@ func (l CheckpointLog) Append(c Checkpoint) error {
 	return f.Close()
 }
 
+// Tail returns the checkpoints in the last maxBytes of the log.
+func (l CheckpointLog) Tail(maxBytes int64) ([]Checkpoint, error) {
+	f, err := os.Open(l.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint log: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(0, st.Size()-maxBytes)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("audit: checkpoint log: %w", err)
+	}
+	if off > 0 { // drop the partial first line
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	var out []Checkpoint
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var c Checkpoint
+		if json.Unmarshal(line, &c) == nil && c.Sig != "" {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // Read returns every checkpoint in the log (none when it does not exist). A
 // last line cut short by a crash is ignored; any other unreadable line is an
 // error, since the log is evidence.
@@ -326,16 +362,75 @@ func (c *Checkpointer) Load(ctx context.Context) ([]Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	trusted := c.Trusted()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, cp := range cps {
-		if cp.Seq > c.last && cp.Check(trusted) == nil {
-			c.last, c.lastBase = cp.Seq, cp.BaseSeq
-			c.lastHash, _ = hex.DecodeString(cp.Hash)
+	c.remember(cps)
+	return cps, nil
+}
+
+// Refresh reads only the latest checkpoints (the end of the log and the
+// newest copies in the database) and remembers the highest trusted one: what
+// opening a node and signing the next checkpoint need, at a cost that does
+// not grow with the trail.
+func (c *Checkpointer) Refresh(ctx context.Context) error {
+	cps, err := c.recent(ctx)
+	if err != nil {
+		return err
+	}
+	c.remember(cps)
+	return nil
+}
+
+// recent returns the checkpoints at the end of the log and the newest
+// copies in the database.
+func (c *Checkpointer) recent(ctx context.Context) ([]Checkpoint, error) {
+	cps, err := c.Log.Tail(64 << 10)
+	if err != nil {
+		return nil, err
+	}
+	var bodies []string
+	if err := c.DB.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		bodies, err = tx.AuditCheckpoints(ctx, 200)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, b := range bodies {
+		var cp Checkpoint
+		if json.Unmarshal([]byte(b), &cp) == nil {
+			cps = append(cps, cp)
 		}
 	}
 	return cps, nil
+}
+
+// remember keeps the highest checkpoint of cps whose signature is trusted
+// (checking signatures from the highest down, so only a few are checked).
+func (c *Checkpointer) remember(cps []Checkpoint) {
+	sorted := slices.Clone(cps)
+	slices.SortFunc(sorted, func(a, b Checkpoint) int { return cmp.Compare(b.Seq, a.Seq) })
+	trusted := c.Trusted()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cp := range sorted {
+		if cp.Seq <= c.last {
+			return
+		}
+		if cp.Check(trusted) == nil {
+			c.last, c.lastBase = cp.Seq, cp.BaseSeq
+			c.lastHash, _ = hex.DecodeString(cp.Hash)
+			return
+		}
+	}
+}
+
+// vouchedRecently reports whether one of the latest trusted checkpoints
+// vouches for the prune mark (baseSeq, baseHash).
+func (c *Checkpointer) vouchedRecently(ctx context.Context, baseSeq int64, baseHash []byte) (bool, error) {
+	cps, err := c.recent(ctx)
+	if err != nil {
+		return false, err
+	}
+	return vouched(cps, c.Trusted(), baseSeq, baseHash), nil
 }
 
 // LoadCheckpoints returns the checkpoints in the log file and the copies in
@@ -352,7 +447,7 @@ func LoadCheckpoints(ctx context.Context, db *store.DB, log CheckpointLog) ([]Ch
 	var bodies []string
 	if err := db.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		bodies, err = tx.AuditCheckpoints(ctx)
+		bodies, err = tx.AuditCheckpoints(ctx, 0)
 		return err
 	}); err != nil {
 		return nil, err
@@ -390,11 +485,11 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, bool, error)
 	if h.BaseSeq != lastBase {
 		// The prune mark moved since our last checkpoint: only a prune
 		// that signed the new mark (on any node we trust) may move it.
-		cps, err := c.Load(ctx)
+		ok, err := c.vouchedRecently(ctx, h.BaseSeq, h.BaseHash)
 		if err != nil {
 			return Checkpoint{}, false, err
 		}
-		if !vouched(cps, c.Trusted(), h.BaseSeq, h.BaseHash) {
+		if !ok {
 			return Checkpoint{}, false, &TamperError{Report: Report{Problem: &Problem{Seq: 1, Kind: Deleted,
 				Detail: fmt.Sprintf("the trail now begins after event %d, but no signed checkpoint vouches for that prune", h.BaseSeq)}}}
 		}

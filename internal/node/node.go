@@ -188,7 +188,7 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 		return nil, err
 	}
 	cp := &audit.Checkpointer{DB: db, Signer: signer, Log: audit.CheckpointLog{Path: cfg.AuditCheckpointPath()}, Now: o.Now, Trust: others}
-	if _, err := cp.Load(ctx); err != nil {
+	if err := cp.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	return &Node{Passkeys: pk, SSO: sso, Audit: cp, now: o.Now,

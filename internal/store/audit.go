@@ -378,9 +378,14 @@ func (tx *Tx) InsertAuditCheckpoint(ctx context.Context, seq int64, body string)
 	return err
 }
 
-// AuditCheckpoints returns the stored checkpoint copies, oldest first.
-func (tx *Tx) AuditCheckpoints(ctx context.Context) ([]string, error) {
-	rows, err := tx.query(ctx, `SELECT body FROM audit_checkpoints ORDER BY id`)
+// AuditCheckpoints returns the stored checkpoint copies: all of them, or
+// only the newest ones when newest > 0.
+func (tx *Tx) AuditCheckpoints(ctx context.Context, newest int) ([]string, error) {
+	q, args := `SELECT body FROM audit_checkpoints ORDER BY id`, []any{}
+	if newest > 0 {
+		q, args = `SELECT body FROM audit_checkpoints ORDER BY id DESC LIMIT ?`, []any{newest}
+	}
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
