@@ -394,13 +394,27 @@ func (c *Checkpointer) recent(ctx context.Context) ([]Checkpoint, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// An unreadable copy is passed over here; full verification reports it.
+	copies, _ := parseCheckpoints(bodies)
+	return append(cps, copies...), nil
+}
+
+// parseCheckpoints reads the database copies of checkpoints: every readable
+// one, and an error naming the first that is not.
+func parseCheckpoints(bodies []string) ([]Checkpoint, error) {
+	out := make([]Checkpoint, 0, len(bodies))
+	var bad error
 	for _, b := range bodies {
 		var cp Checkpoint
-		if json.Unmarshal([]byte(b), &cp) == nil {
-			cps = append(cps, cp)
+		if err := json.Unmarshal([]byte(b), &cp); err != nil {
+			if bad == nil {
+				bad = fmt.Errorf("audit: a checkpoint copy in the database is unreadable: %v", err)
+			}
+			continue
 		}
+		out = append(out, cp)
 	}
-	return cps, nil
+	return out, bad
 }
 
 // remember keeps the highest checkpoint of cps whose signature is trusted
@@ -452,11 +466,11 @@ func LoadCheckpoints(ctx context.Context, db *store.DB, log CheckpointLog) ([]Ch
 	}); err != nil {
 		return nil, err
 	}
-	for _, b := range bodies {
-		var cp Checkpoint
-		if err := json.Unmarshal([]byte(b), &cp); err != nil {
-			return nil, fmt.Errorf("audit: a checkpoint copy in the database is unreadable: %v", err)
-		}
+	copies, err := parseCheckpoints(bodies)
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range copies {
 		if !seen[cp.Sig] {
 			seen[cp.Sig] = true
 			cps = append(cps, cp)

@@ -528,13 +528,7 @@ func (s *Service) ListShares(ctx context.Context, p access.Principal, customerID
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	ids := make([]string, len(out))
-	for i, sh := range out {
-		ids[i] = sh.ID
-	}
-	ev := event(p, action, "customer", customerID)
-	ev.Details = map[string]any{"ids": ids, "count": len(ids)}
-	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
+	return out, s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID })
 }
 
 // RevokeShare ends a share of a customer p fully reaches.

@@ -48,8 +48,8 @@ func (s *Service) QueryAudit(ctx context.Context, p access.Principal, q AuditQue
 	if p.UserID == "" && !p.Can(access.ReadAudit) {
 		return AuditPage{}, s.deny(ctx, p, "audit.query", "audit", "", access.ErrDenied)
 	}
-	sq := store.AuditQuery{ActorID: q.ActorID, Actor: q.Actor, CustomerID: q.CustomerID, Action: q.Action, Outcome: q.Outcome,
-		ObjectType: q.ObjectType, ObjectID: q.ObjectID, Since: q.Since, Until: q.Until, Limit: q.Limit}
+	sq := q.store()
+	sq.Limit = q.Limit
 	if q.Outcome != "" && !slices.Contains(auditOutcomes, q.Outcome) {
 		return AuditPage{}, invalid("outcome", "must be one of "+strings.Join(auditOutcomes, ", "))
 	}
@@ -98,6 +98,12 @@ func (s *Service) QueryAudit(ctx context.Context, p access.Principal, q AuditQue
 	return page, nil
 }
 
+// store is q's filters as a store query (without scope, order or limit).
+func (q AuditQuery) store() store.AuditQuery {
+	return store.AuditQuery{ActorID: q.ActorID, Actor: q.Actor, CustomerID: q.CustomerID, Action: q.Action, Outcome: q.Outcome,
+		ObjectType: q.ObjectType, ObjectID: q.ObjectID, Since: q.Since, Until: q.Until}
+}
+
 // auditFilters names the filters used, with their values: ids, actions,
 // outcomes and times — no personal data.
 func auditFilters(q AuditQuery) map[string]any {
@@ -143,8 +149,8 @@ func (s *Service) ExportAudit(ctx context.Context, p access.Principal, q AuditQu
 	if !p.Can(access.ReadAudit) {
 		return 0, s.deny(ctx, p, "audit.export", "audit", "", access.ErrDenied)
 	}
-	sq := store.AuditQuery{Scope: store.AuditScope{All: true}, ActorID: q.ActorID, Actor: q.Actor, CustomerID: q.CustomerID, Action: q.Action,
-		Outcome: q.Outcome, ObjectType: q.ObjectType, ObjectID: q.ObjectID, Since: q.Since, Until: q.Until, Ascending: true, Limit: 5000}
+	sq := q.store()
+	sq.Scope, sq.Ascending, sq.Limit = store.AuditScope{All: true}, true, 5000
 	var n int64
 	var runErr error
 	for {

@@ -190,13 +190,7 @@ func (s *Service) ListContacts(ctx context.Context, p access.Principal, customer
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	ids := make([]string, len(out))
-	for i, c := range out {
-		ids[i] = c.ID
-	}
-	ev := event(p, action, "customer", customerID)
-	ev.Details = map[string]any{"ids": ids, "count": len(ids)}
-	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
+	return out, s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID })
 }
 
 // GetContact returns one visible contact.
@@ -486,13 +480,7 @@ func (s *Service) ListInteractions(ctx context.Context, p access.Principal, cust
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	ids := make([]string, len(out))
-	for i, it := range out {
-		ids[i] = it.ID
-	}
-	ev := event(p, action, "customer", customerID)
-	ev.Details = map[string]any{"ids": ids, "count": len(ids)}
-	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
+	return out, s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID })
 }
 
 // UpdateInteraction patches a visible interaction.
@@ -579,4 +567,16 @@ func (s *Service) DeleteInteraction(ctx context.Context, p access.Principal, id 
 		}
 		return tx.SoftDeleteInteraction(ctx, id, now)
 	})
+}
+
+// recordChildren records p's view of the n records of one customer (its
+// contacts, interactions or shares), naming each by id(i).
+func (s *Service) recordChildren(ctx context.Context, p access.Principal, action, customerID string, n int, id func(int) string) error {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = id(i)
+	}
+	ev := event(p, action, "customer", customerID)
+	ev.Details = map[string]any{"ids": ids, "count": n}
+	return audit.RecordAlone(ctx, s.db, s.now(), ev)
 }

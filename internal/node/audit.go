@@ -54,10 +54,6 @@ func (j *AuditJobs) Run(ctx context.Context) {
 // Step checkpoints the chain head when one is due, after verifying the
 // events added since the last verification.
 func (j *AuditJobs) Step(ctx context.Context) error {
-	vals, err := j.n.CRM.EffectiveSettings(ctx)
-	if err != nil {
-		return err
-	}
 	var head store.AuditHead
 	if err := j.n.DB.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -67,8 +63,15 @@ func (j *AuditJobs) Step(ctx context.Context) error {
 		return err
 	}
 	last := j.n.Audit.Last()
+	if head.Seq <= last {
+		return nil // nothing new: the common case, one small read a tick
+	}
+	vals, err := j.n.CRM.EffectiveSettings(ctx)
+	if err != nil {
+		return err
+	}
 	now := j.n.now()
-	due := head.Seq > last && (head.Seq-last >= int64(vals.Int(settings.AuditCheckpointEvents)) ||
+	due := (head.Seq-last >= int64(vals.Int(settings.AuditCheckpointEvents)) ||
 		now.Sub(j.lastCp) >= time.Duration(vals.Int(settings.AuditCheckpointSeconds))*time.Second)
 	if !due {
 		return nil

@@ -262,8 +262,13 @@ func (tx *Tx) QueryAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error
 // LastAuditBefore returns the sequence number of the last event at or
 // before t (0 when there is none).
 func (tx *Tx) LastAuditBefore(ctx context.Context, t time.Time) (int64, error) {
+	return tx.seqOrZero(ctx, `SELECT MAX(seq) FROM audit_events WHERE at < ?`, Micros(t))
+}
+
+// seqOrZero runs an aggregate over sequence numbers (0 when there are no rows).
+func (tx *Tx) seqOrZero(ctx context.Context, q string, args ...any) (int64, error) {
 	var seq *int64
-	if err := tx.queryRow(ctx, `SELECT MAX(seq) FROM audit_events WHERE at < ?`, Micros(t)).Scan(&seq); err != nil {
+	if err := tx.queryRow(ctx, q, args...).Scan(&seq); err != nil {
 		return 0, mapErr(err)
 	}
 	if seq == nil {
@@ -350,26 +355,12 @@ func (db *DB) chainLegacyAudit(ctx context.Context) error {
 
 // MaxAuditSeq returns the highest stored sequence number (0 when empty).
 func (tx *Tx) MaxAuditSeq(ctx context.Context) (int64, error) {
-	var seq *int64
-	if err := tx.queryRow(ctx, `SELECT MAX(seq) FROM audit_events`).Scan(&seq); err != nil {
-		return 0, mapErr(err)
-	}
-	if seq == nil {
-		return 0, nil
-	}
-	return *seq, nil
+	return tx.seqOrZero(ctx, `SELECT MAX(seq) FROM audit_events`)
 }
 
 // MinAuditSeq returns the lowest stored sequence number (0 when empty).
 func (tx *Tx) MinAuditSeq(ctx context.Context) (int64, error) {
-	var seq *int64
-	if err := tx.queryRow(ctx, `SELECT MIN(seq) FROM audit_events`).Scan(&seq); err != nil {
-		return 0, mapErr(err)
-	}
-	if seq == nil {
-		return 0, nil
-	}
-	return *seq, nil
+	return tx.seqOrZero(ctx, `SELECT MIN(seq) FROM audit_events`)
 }
 
 // InsertAuditCheckpoint keeps a copy of a signed checkpoint (its JSON).
