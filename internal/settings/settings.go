@@ -37,6 +37,31 @@ const (
 	// is written after this many events or this long after the last one.
 	AuditCheckpointEvents  = "audit.checkpoint_events"
 	AuditCheckpointSeconds = "audit.checkpoint_seconds"
+
+	// Login throttling (internal/auth): failures per account or per source
+	// address within the window lock further attempts for a while.
+	LockoutFailures      = "auth.lockout_failures"
+	LockoutIPFailures    = "auth.lockout_ip_failures"
+	LockoutWindowMinutes = "auth.lockout_window_minutes"
+	LockoutMinutes       = "auth.lockout_minutes"
+
+	// Detectors (internal/monitor). 0 turns a detector off.
+	ViewsAlertPerHour   = "monitor.views_alert_per_hour"
+	ViewsSuspendPerHour = "monitor.views_suspend_per_hour"
+	DenialsPerHour      = "monitor.denials_per_hour"
+	RevealsPerHour      = "monitor.reveals_per_hour"
+	ExportAlertRows     = "monitor.export_alert_rows"
+	WorkHours           = "monitor.work_hours"
+	NewIPAlert          = "monitor.new_ip"
+	DormantDays         = "monitor.dormant_days"
+	RoleChangeHours     = "monitor.role_change_hours"
+	BackupMaxAgeHours   = "monitor.backup_max_age_hours"
+
+	// Export approval (internal/crm): an export above this many rows, or
+	// with revealed fields, waits for a second person's approval; the
+	// approved file can be downloaded for this many hours.
+	ExportApprovalRows  = "export.approval_rows"
+	ExportDownloadHours = "export.download_hours"
 )
 
 // MinAuditRetentionDays is the shortest retention accepted (China's
@@ -51,6 +76,41 @@ func between(lo, hi int, unit string) func(string) (string, error) {
 		}
 		return strconv.Itoa(n), nil
 	}
+}
+
+// hours accepts "HH:MM-HH:MM" (the end may be before the start: a night
+// window) or "off".
+func hours(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "off") {
+		return "off", nil
+	}
+	if _, _, err := ParseHours(v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// ParseHours parses "HH:MM-HH:MM" into minutes after midnight.
+func ParseHours(v string) (from, to int, err error) {
+	bad := fmt.Errorf("must be a window HH:MM-HH:MM such as 07:00-22:00, or off")
+	a, b, ok := strings.Cut(strings.TrimSpace(v), "-")
+	if !ok {
+		return 0, 0, bad
+	}
+	parse := func(s string) (int, bool) {
+		t, err := time.Parse("15:04", strings.TrimSpace(s))
+		if err != nil {
+			return 0, false
+		}
+		return t.Hour()*60 + t.Minute(), true
+	}
+	from, ok1 := parse(a)
+	to, ok2 := parse(b)
+	if !ok1 || !ok2 || from == to {
+		return 0, 0, bad
+	}
+	return from, to, nil
 }
 
 // PoolReturnDaysLevel is the per-level override key of PoolReturnDays.
@@ -101,6 +161,40 @@ var Defs = []Def{
 		Doc: "a signed audit checkpoint is written after this many events"},
 	{Key: AuditCheckpointSeconds, Default: "60", Permission: "manage_policies", Validate: between(1, 86400, "seconds"),
 		Doc: "a signed audit checkpoint is written this many seconds after the last one when events were added"},
+	// Thresholds of login throttling and of the detectors are policies too:
+	// raising one weakens a defence.
+	{Key: LockoutFailures, Default: "5", Permission: "manage_policies", Validate: between(1, 1000, "failures"),
+		Doc: "failed logins to one account within the lockout window that lock it (and raise an auth.brute_force alert)"},
+	{Key: LockoutIPFailures, Default: "20", Permission: "manage_policies", Validate: between(1, 100000, "failures"),
+		Doc: "failed logins from one source address within the lockout window that lock it (and raise an alert)"},
+	{Key: LockoutWindowMinutes, Default: "15", Permission: "manage_policies", Validate: between(1, 1440, "minutes"),
+		Doc: "the window in which failed logins are counted"},
+	{Key: LockoutMinutes, Default: "15", Permission: "manage_policies", Validate: between(1, 10080, "minutes"),
+		Doc: "how long a lock lasts"},
+	{Key: ViewsAlertPerHour, Default: "200", Permission: "manage_policies", Validate: between(0, 1000000, "customers"),
+		Doc: "distinct customers one user sees (detail, list, search pages) within an hour that raise a bulk-viewing alert (0: off)"},
+	{Key: ViewsSuspendPerHour, Default: "400", Permission: "manage_policies", Validate: between(0, 1000000, "customers"),
+		Doc: "distinct customers within an hour at which the user is suspended: sessions and tokens end, further reads are refused until an alert handler reinstates them (0: off)"},
+	{Key: DenialsPerHour, Default: "20", Permission: "manage_policies", Validate: between(0, 1000000, "denials"),
+		Doc: "refusals (permission, not found, quota) of one user within an hour that raise a permission-probing alert (0: off)"},
+	{Key: RevealsPerHour, Default: "20", Permission: "manage_policies", Validate: between(0, 1000000, "reveals"),
+		Doc: "reveals of masked fields by one user within an hour that raise an alert (0: off; the role's daily quota still applies)"},
+	{Key: ExportAlertRows, Default: "1000", Permission: "manage_policies", Validate: between(0, 100000000, "rows"),
+		Doc: "an export of at least this many rows raises an alert (0: off)"},
+	{Key: WorkHours, Default: "07:00-22:00", Permission: "manage_policies", Validate: hours,
+		Doc: "a login outside this window (company time zone) raises an alert (off: never)"},
+	{Key: NewIPAlert, Default: "on", Permission: "manage_policies", Validate: boolean,
+		Doc: "a login from an address the user has not used in 90 days raises an alert"},
+	{Key: DormantDays, Default: "30", Permission: "manage_policies", Validate: between(0, 3650, "days"),
+		Doc: "a login by a user who has not logged in for this many days raises an alert (0: off)"},
+	{Key: RoleChangeHours, Default: "24", Permission: "manage_policies", Validate: between(0, 720, "hours"),
+		Doc: "an export or reveal by a user within this many hours of a change of their role raises an alert (0: off)"},
+	{Key: BackupMaxAgeHours, Default: "36", Permission: "manage_policies", Validate: between(0, 8760, "hours"),
+		Doc: "no successful backup for this many hours raises an alert; a failed backup always does (0: off)"},
+	{Key: ExportApprovalRows, Default: "200", Permission: "manage_policies", Validate: between(0, 100000000, "rows"),
+		Doc: "an export of more rows than this, or with revealed fields, needs a second person's approval (0: every export)"},
+	{Key: ExportDownloadHours, Default: "24", Permission: "manage_policies", Validate: between(1, 720, "hours"),
+		Doc: "how long an approved export can be downloaded"},
 }
 
 // levelCode is a customer level as stored (normalize.Code: lower case).

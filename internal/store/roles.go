@@ -358,59 +358,6 @@ func (tx *Tx) BumpCounter(ctx context.Context, key, day string) (int, error) {
 	return n, mapErr(err)
 }
 
-// Alert is a raised alert. Details never hold personal values.
-type Alert struct {
-	ID        string
-	At        time.Time
-	Rule      string
-	Severity  string
-	ActorID   string
-	Status    string
-	Evidence  string // JSON array of audit sequence numbers
-	Details   string // JSON object
-	UpdatedAt time.Time
-}
-
-const alertCols = `id, at, rule, severity, actor_id, status, evidence, details, updated_at`
-
-// InsertAlert stores an alert.
-func (tx *Tx) InsertAlert(ctx context.Context, a Alert) error {
-	_, err := tx.exec(ctx, `INSERT INTO alerts (`+alertCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, Micros(a.At), a.Rule, a.Severity, a.ActorID, a.Status, a.Evidence, a.Details, Micros(a.UpdatedAt))
-	return err
-}
-
-// Alerts lists alerts, newest first; rule filters when set.
-func (tx *Tx) Alerts(ctx context.Context, rule string, limit int) ([]Alert, error) {
-	q := `SELECT ` + alertCols + ` FROM alerts`
-	var args []any
-	if rule != "" {
-		q += ` WHERE rule = ?`
-		args = append(args, rule)
-	}
-	q += ` ORDER BY at DESC, id DESC`
-	if limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, limit)
-	}
-	rows, err := tx.query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		var a Alert
-		var at, upd int64
-		if err := rows.Scan(&a.ID, &at, &a.Rule, &a.Severity, &a.ActorID, &a.Status, &a.Evidence, &a.Details, &upd); err != nil {
-			return nil, err
-		}
-		a.At, a.UpdatedAt = FromMicros(at), FromMicros(upd)
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
 func rowsAffected(res sql.Result, err error) (int, error) {
 	if err != nil {
 		return 0, err
