@@ -28,6 +28,7 @@ test: test-deps lint unit
 test-deps:
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-chromium.sh
+	@bash scripts/ensure-maildev.sh >/dev/null
 	@test -x $(STATICCHECK) || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2; }
 
 lint:
