@@ -26,6 +26,12 @@ type Config struct {
 	PublicURL string
 	LogLevel  string // CUSTOS_LOG_LEVEL: debug, info, warn, error
 
+	// Prometheus /metrics: on a separate listener (MetricsAddr), or on Addr
+	// to scrapers presenting a bearer token. The token itself comes only
+	// from CUSTOS_METRICS_TOKEN or the file, never from argv or this value.
+	MetricsAddr      string // CUSTOS_METRICS_ADDR, --metrics-addr
+	MetricsTokenFile string // CUSTOS_METRICS_TOKEN_FILE, --metrics-token-file
+
 	// OIDC single sign-on; empty issuer: off. The client secret comes only
 	// from CUSTOS_OIDC_CLIENT_SECRET.
 	OIDCIssuer       string // CUSTOS_OIDC_ISSUER
@@ -74,6 +80,12 @@ func (c *Config) FromEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("CUSTOS_LOG_LEVEL"); ok && v != "" {
 		c.LogLevel = v
+	}
+	if v, ok := lookup("CUSTOS_METRICS_ADDR"); ok && v != "" {
+		c.MetricsAddr = v
+	}
+	if v, ok := lookup("CUSTOS_METRICS_TOKEN_FILE"); ok && v != "" {
+		c.MetricsTokenFile = v
 	}
 }
 
@@ -148,7 +160,22 @@ func (c Config) ValidateServe() error {
 	if !c.TLS() && !isLoopback(host) {
 		return fmt.Errorf("refusing plain HTTP on %s: it is not a loopback address; use --tls self-signed or --tls-cert/--tls-key", c.Addr)
 	}
+	if c.MetricsAddr != "" {
+		if _, mport, err := net.SplitHostPort(c.MetricsAddr); err != nil || mport == "" {
+			return fmt.Errorf("--metrics-addr must be HOST:PORT, e.g. 127.0.0.1:9090")
+		}
+		if c.MetricsAddr == c.Addr {
+			return errors.New("--metrics-addr must differ from --addr (leave it empty to serve /metrics on --addr with a token)")
+		}
+	}
 	return nil
+}
+
+// MetricsOnLoopback reports whether the separate metrics listener is on a
+// loopback address (serve warns when it is not and no token protects it).
+func (c Config) MetricsOnLoopback() bool {
+	host, _, err := net.SplitHostPort(c.MetricsAddr)
+	return err == nil && isLoopback(host)
 }
 
 // TLS reports whether serve uses TLS.
