@@ -35,9 +35,14 @@ like 'custos init' and prints how to log in.
 
 Plain HTTP is allowed only on a loopback address. Any other address needs TLS:
 --tls-cert/--tls-key, or --tls self-signed to generate and keep a certificate in
-the data directory.`,
+the data directory.
+
+Prometheus metrics (docs/metrics.md) are served only when asked for: on a
+separate address with --metrics-addr, or at /metrics on --addr to scrapers
+presenting the bearer token from CUSTOS_METRICS_TOKEN or --metrics-token-file.`,
 		Example: `  custos serve --data ./data --addr 127.0.0.1:8080
-  custos serve --addr 0.0.0.0:8443 --tls self-signed`,
+  custos serve --addr 0.0.0.0:8443 --tls self-signed
+  custos serve --metrics-addr 127.0.0.1:9090`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runServe() },
 	}
@@ -48,11 +53,17 @@ the data directory.`,
 	f.StringVar(&a.cfg.TLSMode, "tls", "", `"self-signed": generate and keep a certificate in the data directory`)
 	f.StringVar(&a.cfg.LogLevel, "log-level", a.cfg.LogLevel, "debug, info, warn or error (env CUSTOS_LOG_LEVEL)")
 	f.StringVar(&a.cfg.PublicURL, "public-url", a.cfg.PublicURL, "the URL browsers use, e.g. https://crm.example.com (env CUSTOS_PUBLIC_URL; passkeys are bound to its host)")
+	f.StringVar(&a.cfg.MetricsAddr, "metrics-addr", a.cfg.MetricsAddr, "serve Prometheus /metrics on this separate HOST:PORT, e.g. 127.0.0.1:9090 (env CUSTOS_METRICS_ADDR)")
+	f.StringVar(&a.cfg.MetricsTokenFile, "metrics-token-file", a.cfg.MetricsTokenFile, "file with the bearer token scrapers must present (or env CUSTOS_METRICS_TOKEN); without --metrics-addr, /metrics is then served on --addr (env CUSTOS_METRICS_TOKEN_FILE)")
 	return cmd
 }
 
 func (a *app) runServe() error {
 	if err := a.cfg.ValidateServe(); err != nil {
+		return usageError{err}
+	}
+	metricsToken, err := a.metricsToken()
+	if err != nil {
 		return usageError{err}
 	}
 	log := a.logger()
@@ -79,7 +90,13 @@ func (a *app) runServe() error {
 	}
 	printFirstAdmin(a.stdout, fa, url, a.cfg.DataDir)
 
-	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil, Passkeys: n.Passkeys, SSO: n.SSO})
+	sm, err := a.startMetrics(n, log, metricsToken)
+	if err != nil {
+		return err
+	}
+	defer sm.stop()
+	srv := web.New(n.DB, n.Auth, n.CRM, web.Options{Logger: log, TLS: tlsCfg != nil, Passkeys: n.Passkeys, SSO: n.SSO,
+		Metrics: sm.M, MetricsToken: sm.MainToken})
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
@@ -107,9 +124,21 @@ func (a *app) runServe() error {
 	jobs, stopJobs := context.WithCancel(a.ctx)
 	jobsDone, auditDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(jobsDone); poolSweeper(jobs, n.CRM, log, time.Hour) }()
+	// Expired export files are deleted; waited for after stopJobs below.
+	exportsDone := make(chan struct{})
+	go func() { defer close(exportsDone); exportSweeper(jobs, n.CRM, log, 5*time.Minute) }()
+	defer func() { <-exportsDone }()
 	// Checkpoints, incremental and daily verification, retention.
 	go func() { defer close(auditDone); n.AuditJobs().Run(jobs) }()
-	defer func() { stopJobs(); <-jobsDone; <-auditDone }()
+	// The stream detectors (alerts only; blocking rules run on the request path).
+	detectorsDone := make(chan struct{})
+	go func() { defer close(detectorsDone); n.Monitor.Run(jobs, 2*time.Second) }()
+	defer func() { stopJobs(); <-jobsDone; <-auditDone; <-detectorsDone }()
+	// Alert notifications: from the outbox to the sinks, off the request path.
+	notifyCtx, stopNotify := context.WithCancel(a.ctx)
+	notifyDone := make(chan struct{})
+	go func() { defer close(notifyDone); n.Notifier.Run(notifyCtx) }()
+	defer func() { stopNotify(); <-notifyDone }()
 	select {
 	case err := <-errc:
 		return err

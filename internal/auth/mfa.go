@@ -190,7 +190,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, ev audit.Event, sessionToken,
 		return nil, Identity{}, "", "", access.ErrStepUp
 	}
 	keys := s.throttleKeys(id.User.Email, ev.IP)
-	if _, err := s.reserve(ctx, keys, now); err != nil {
+	if _, _, err := s.reserve(ctx, keys, now); err != nil {
 		return nil, Identity{}, "", "", s.recordLocked(ctx, ev, now, err)
 	}
 	recovery, err = mfa.NewRecoveryCodes()
@@ -282,7 +282,7 @@ func (s *Service) CompleteMFA(ctx context.Context, ev audit.Event, challenge, co
 	}
 	ev.ObjectID = u.ID
 	keys := s.throttleKeys(u.Email, ev.IP)
-	if _, err := s.reserve(ctx, keys, now); err != nil {
+	if _, _, err := s.reserve(ctx, keys, now); err != nil {
 		return LoginResult{}, s.recordLocked(ctx, ev, now, err)
 	}
 	// Take one of the challenge's attempts atomically before checking the
@@ -356,7 +356,7 @@ func (s *Service) Reauthenticate(ctx context.Context, ev audit.Event, sessionTok
 	// Guessing through step-up is throttled like guessing at login: a stolen
 	// session cookie must not become an unlimited password oracle.
 	keys := s.throttleKeys(id.User.Email, ev.IP)
-	if _, err := s.reserve(ctx, keys, now); err != nil {
+	if _, _, err := s.reserve(ctx, keys, now); err != nil {
 		return s.recordLocked(ctx, ev, now, err)
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {
@@ -406,8 +406,12 @@ func (s *Service) OpenVerifiedSession(ctx context.Context, ev audit.Event, userI
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if u.Disabled {
-		ev.Outcome, ev.Reason, ev.Details = audit.Denied, "user disabled", map[string]any{"method": method}
+	if u.Disabled || u.Suspended {
+		reason := "user disabled"
+		if !u.Disabled {
+			reason = "user suspended"
+		}
+		ev.Outcome, ev.Reason, ev.Details = audit.Denied, reason, map[string]any{"method": method}
 		if aerr := audit.RecordAlone(ctx, s.db, now, ev); aerr != nil {
 			return LoginResult{}, aerr
 		}
@@ -513,13 +517,26 @@ func (s *Service) FailMFA(ctx context.Context, ev audit.Event, challenge string)
 		if err := tx.BumpMFAChallenge(ctx, hashSecret(challenge)); err != nil {
 			return err
 		}
+		th, err := s.throttling(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var locks []string
 		for _, k := range s.throttleKeys(u.Email, ev.IP) {
-			if _, err := tx.RecordLoginFailure(ctx, k, now, s.settings.LockWindow, s.threshold(k), s.settings.LockFor); err != nil {
+			t, err := tx.RecordLoginFailure(ctx, k, now, th.window, th.threshold(k), th.lockFor)
+			if err != nil {
 				return err
 			}
+			if t.Failures == th.threshold(k) {
+				locks = append(locks, lockName(k))
+			}
+		}
+		ev.Details = map[string]any{"email_hash": s.accountHash(u.Email)}
+		if len(locks) > 0 {
+			ev.Details["locked"] = locks
 		}
 		ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome, ev.Reason = "auth.mfa", "user", u.ID, audit.Denied, "bad second factor"
-		_, err := audit.Record(ctx, tx, now, ev)
+		_, err = audit.Record(ctx, tx, now, ev)
 		return err
 	})
 }

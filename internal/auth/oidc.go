@@ -198,6 +198,9 @@ func (s *Service) loginSSO(ctx context.Context, ev audit.Event, id oidc.Identity
 	if u.Disabled {
 		return fail(named("user disabled", u.ID), errors.New("this account is disabled"))
 	}
+	if u.Suspended {
+		return fail(named("user suspended", u.ID), errors.New("this account is suspended"))
+	}
 	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
 		return fail(named("login policy", u.ID), err)
 	}

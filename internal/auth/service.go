@@ -20,6 +20,7 @@ import (
 	"github.com/custos/custos/internal/keys"
 	"github.com/custos/custos/internal/normalize"
 	"github.com/custos/custos/internal/seal"
+	"github.com/custos/custos/internal/settings"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -57,19 +58,11 @@ type Settings struct {
 	DelayBase time.Duration
 }
 
+// The throttling fields (AccountFailures, IPFailures, LockWindow, LockFor)
+// override the runtime settings auth.lockout_* when set; by default they are
+// read from the settings table (and CUSTOS_* variables) on every attempt, so
+// `custos config set` changes them for every node at once.
 func (s *Settings) defaults() {
-	if s.AccountFailures <= 0 {
-		s.AccountFailures = 5
-	}
-	if s.IPFailures <= 0 {
-		s.IPFailures = 20
-	}
-	if s.LockWindow <= 0 {
-		s.LockWindow = 15 * time.Minute
-	}
-	if s.LockFor <= 0 {
-		s.LockFor = 15 * time.Minute
-	}
 	if s.DelayBase < 0 {
 		s.DelayBase = 0
 	} else if s.DelayBase == 0 {
@@ -108,11 +101,14 @@ func New(db *store.DB, kr *keys.Keyring, settings Settings, now func() time.Time
 
 // User is a decrypted user as shown to administrators and to the user.
 type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	Disabled  bool      `json:"disabled"`
+	ID       string `json:"id"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Disabled bool   `json:"disabled"`
+	// Suspended: a detector suspended the user (bulk viewing) until an
+	// alert handler reinstates them.
+	Suspended bool      `json:"suspended"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -228,7 +224,7 @@ func (s *Service) openUser(ctx context.Context, tx *store.Tx, u store.User) (Use
 	if err != nil {
 		return User{}, err
 	}
-	return User{ID: u.ID, Email: string(email), Name: string(name), Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt}, nil
+	return User{ID: u.ID, Email: string(email), Name: string(name), Role: u.Role, Disabled: u.Disabled, Suspended: u.Suspended, CreatedAt: u.CreatedAt}, nil
 }
 
 // GetUser loads one user.
@@ -377,11 +373,46 @@ func (s *Service) throttleKeys(email, ip string) []string {
 	return keys
 }
 
-func (s *Service) threshold(key string) int {
+// throttle is the login throttling in force.
+type throttle struct {
+	account, ip     int
+	window, lockFor time.Duration
+}
+
+func (t throttle) threshold(key string) int {
 	if strings.HasPrefix(key, "ip:") {
-		return s.settings.IPFailures
+		return t.ip
 	}
-	return s.settings.AccountFailures
+	return t.account
+}
+
+// throttling reads the throttling settings in tx (fields of Settings that
+// are set win over the stored settings).
+func (s *Service) throttling(ctx context.Context, tx *store.Tx) (throttle, error) {
+	st, err := tx.Settings(ctx)
+	if err != nil {
+		return throttle{}, err
+	}
+	m := make(map[string]string, len(st))
+	for k, v := range st {
+		m[k] = v.Value
+	}
+	v := settings.New(m, nil)
+	t := throttle{account: v.Int(settings.LockoutFailures), ip: v.Int(settings.LockoutIPFailures),
+		window: time.Duration(v.Int(settings.LockoutWindowMinutes)) * time.Minute, lockFor: time.Duration(v.Int(settings.LockoutMinutes)) * time.Minute}
+	if s.settings.AccountFailures > 0 {
+		t.account = s.settings.AccountFailures
+	}
+	if s.settings.IPFailures > 0 {
+		t.ip = s.settings.IPFailures
+	}
+	if s.settings.LockWindow > 0 {
+		t.window = s.settings.LockWindow
+	}
+	if s.settings.LockFor > 0 {
+		t.lockFor = s.settings.LockFor
+	}
+	return t, nil
 }
 
 // Login checks an email and password and opens a session. It returns the
@@ -393,7 +424,7 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType = "auth.login", "user"
 	keys := s.throttleKeys(email, ev.IP)
-	failures, err := s.reserve(ctx, keys, now)
+	failures, locks, err := s.reserve(ctx, keys, now)
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
 			ev.Outcome, ev.Reason = audit.Denied, "locked"
@@ -407,6 +438,16 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	// The attempt is already counted: a failure only needs its audit event
 	// and the progressive delay.
 	fail := func(reason string, details map[string]any) error {
+		// Every failure names the account by its keyed hash, so detectors
+		// count failures per account whether or not it exists; a failure
+		// that reached a lock threshold says which lock it set.
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["email_hash"] = s.accountHash(email)
+		if len(locks) > 0 {
+			details["locked"] = locks
+		}
 		ev.Outcome, ev.Reason, ev.Details = audit.Denied, reason, details
 		if err := audit.RecordAlone(ctx, s.db, now, ev); err != nil {
 			return err
@@ -444,6 +485,9 @@ func (s *Service) Login(ctx context.Context, ev audit.Event, email, password str
 	}
 	if u.Disabled {
 		return LoginResult{}, fail("user disabled", nil)
+	}
+	if u.Suspended {
+		return LoginResult{}, fail("user suspended", nil)
 	}
 	if err := s.checkLoginPolicy(ctx, u.Role, ev.IP, now); err != nil {
 		// Answered exactly like a wrong password (and counted as one): from
@@ -592,7 +636,7 @@ func (s *Service) identity(ctx context.Context, userID, via, tokenID string, ses
 		if err != nil {
 			return err
 		}
-		if u.Disabled {
+		if u.Disabled || u.Suspended {
 			return ErrUnauthenticated
 		}
 		role, err := tx.GetRole(ctx, u.Role)
@@ -716,6 +760,9 @@ func (s *Service) CreateToken(ctx context.Context, ev audit.Event, userID, name 
 		}
 		if u.Disabled {
 			return fmt.Errorf("%w: user is disabled", ErrInvalid)
+		}
+		if u.Suspended {
+			return fmt.Errorf("%w: user is suspended", ErrInvalid)
 		}
 		if err := tx.InsertToken(ctx, row); err != nil {
 			return err
@@ -846,7 +893,7 @@ func (s *Service) ChangePassword(ctx context.Context, ev audit.Event, sessionTok
 	now := s.now().UTC()
 	ev.Action, ev.ObjectType, ev.ObjectID = "user.password.change", "user", id.User.ID
 	keys := s.throttleKeys(id.User.Email, ev.IP)
-	if _, err := s.reserve(ctx, keys, now); err != nil {
+	if _, _, err := s.reserve(ctx, keys, now); err != nil {
 		return "", "", s.recordLocked(ctx, ev, now, err)
 	}
 	err = s.db.Write(ctx, func(tx *store.Tx) error {

@@ -528,7 +528,10 @@ func (s *Service) ListShares(ctx context.Context, p access.Principal, customerID
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	return out, s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID })
+	if err := s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID }); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // RevokeShare ends a share of a customer p fully reaches.
@@ -795,18 +798,6 @@ func (s *Service) SetSetting(ctx context.Context, p access.Principal, key, value
 		return Setting{}, err
 	}
 	return out, nil
-}
-
-// Alert is an alert as the API shows it.
-type Alert struct {
-	ID       string         `json:"id"`
-	At       time.Time      `json:"at"`
-	Rule     string         `json:"rule"`
-	Severity string         `json:"severity"`
-	ActorID  string         `json:"actor_id"`
-	Status   string         `json:"status"`
-	Evidence []int64        `json:"evidence"`
-	Details  map[string]any `json:"details"`
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -154,7 +154,7 @@ func TestAuditCoverage(t *testing.T) {
 		if _, err := e.n.CRM.SetSetting(ctx, op, "pool.return_days", "30"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.n.CRM.ListAlerts(ctx, op, "", 0); err != nil {
+		if _, err := e.n.CRM.ListAlerts(ctx, op, crm.AlertQuery{}); err != nil {
 			t.Fatal(err)
 		}
 		// Deletes, then the departure of s2 (who owns the claimed customer).

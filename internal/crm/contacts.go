@@ -190,7 +190,10 @@ func (s *Service) ListContacts(ctx context.Context, p access.Principal, customer
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	return out, s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID })
+	if err := s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID }); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // GetContact returns one visible contact.
@@ -222,7 +225,10 @@ func (s *Service) GetContact(ctx context.Context, p access.Principal, id string)
 	ev := event(p, action, "contact", id)
 	ev.Details = map[string]any{"customer_id": c.CustomerID}
 	ev.Customers = []string{c.CustomerID}
-	return c, audit.RecordAlone(ctx, s.db, s.now(), ev)
+	if err := s.recordRead(ctx, p, ev, ev.Customers); err != nil {
+		return Contact{}, err
+	}
+	return c, nil
 }
 
 // UpdateContact patches a visible contact.
@@ -480,7 +486,10 @@ func (s *Service) ListInteractions(ctx context.Context, p access.Principal, cust
 	if err != nil {
 		return nil, s.denyOr(ctx, p, action, "customer", customerID, err)
 	}
-	return out, s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID })
+	if err := s.recordChildren(ctx, p, action, customerID, len(out), func(i int) string { return out[i].ID }); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // UpdateInteraction patches a visible interaction.
@@ -578,5 +587,6 @@ func (s *Service) recordChildren(ctx context.Context, p access.Principal, action
 	}
 	ev := event(p, action, "customer", customerID)
 	ev.Details = map[string]any{"ids": ids, "count": n}
-	return audit.RecordAlone(ctx, s.db, s.now(), ev)
+	// Reading a customer's contacts or timeline is reading the customer.
+	return s.recordRead(ctx, p, ev, []string{customerID})
 }

@@ -406,38 +406,3 @@ func (s *Service) Offboard(ctx context.Context, p access.Principal, userID, succ
 	}
 	return rep, nil
 }
-
-// ListAlerts lists alerts for principals who handle them.
-func (s *Service) ListAlerts(ctx context.Context, p access.Principal, rule string, limit int) ([]Alert, error) {
-	if err := access.Require(p, access.ManageAlerts); err != nil {
-		return nil, s.deny(ctx, p, "alert.list", "alert", "", err)
-	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	out := []Alert{}
-	err := s.db.Read(ctx, func(tx *store.Tx) error {
-		as, err := tx.Alerts(ctx, rule, limit)
-		for _, a := range as {
-			v := Alert{ID: a.ID, At: a.At, Rule: a.Rule, Severity: a.Severity, ActorID: a.ActorID, Status: a.Status}
-			_ = jsonUnmarshal(a.Evidence, &v.Evidence)
-			_ = jsonUnmarshal(a.Details, &v.Details)
-			out = append(out, v)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Alerts name people and point at their events: reading them is on record.
-	ids := make([]string, len(out))
-	for i, a := range out {
-		ids[i] = a.ID
-	}
-	ev := event(p, "alert.list", "alert", "")
-	if len(rule) > 100 {
-		rule = rule[:100] // a filter, not a place to store text
-	}
-	ev.Details = map[string]any{"rule": rule, "ids": ids, "count": len(ids)}
-	return out, audit.RecordAlone(ctx, s.db, s.now(), ev)
-}

@@ -39,6 +39,8 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	env    func(string) (string, bool)
+	// unguarded: the bulk-viewing guard is off (benchmarks only).
+	unguarded bool
 }
 
 // Options configure a Service.
@@ -51,6 +53,9 @@ type Options struct {
 	// Env looks up CUSTOS_* overrides of settings (nil: the process
 	// environment).
 	Env func(string) (string, bool)
+	// WithoutGuard turns the bulk-viewing guard off. It exists only for the
+	// benchmark that measures what the guard costs; node never sets it.
+	WithoutGuard bool
 }
 
 // New returns the guarded path over db with keys kr.
@@ -67,7 +72,7 @@ func New(db *store.DB, kr *keys.Keyring, o Options) *Service {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
-	return &Service{db: db, keys: kr, cipher: o.Cipher, now: o.Now, log: o.Logger, env: o.Env}
+	return &Service{db: db, keys: kr, cipher: o.Cipher, now: o.Now, log: o.Logger, env: o.Env, unguarded: o.WithoutGuard}
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -98,6 +103,8 @@ func (s *Service) deny(ctx context.Context, p access.Principal, action, objType,
 		ev.Reason = "not found or not visible"
 	case errors.Is(err, ErrQuota):
 		ev.Reason = "quota"
+	case errors.Is(err, ErrApprovalRequired):
+		ev.Reason = "approval required"
 	default:
 		ev.Reason = "refused"
 	}
@@ -473,7 +480,7 @@ func (s *Service) GetCustomer(ctx context.Context, p access.Principal, id string
 	}
 	ev := event(p, action, "customer", id)
 	ev.Details = map[string]any{"access": c.Access, "masked": c.MaskedFields}
-	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
+	if err := s.recordRead(ctx, p, ev, []string{id}); err != nil {
 		return Customer{}, err
 	}
 	return c, nil
@@ -862,7 +869,7 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 	ev := event(p, action, "customer", "")
 	ev.Details = map[string]any{"ids": ids, "count": len(ids), "search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
 	ev.Customers = ids // "who saw customer X" finds this page
-	if err := audit.RecordAlone(ctx, s.db, s.now(), ev); err != nil {
+	if err := s.recordRead(ctx, p, ev, ids); err != nil {
 		return Page[Customer]{}, err
 	}
 	return page, nil
@@ -870,28 +877,71 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 
 // ExportCustomers streams every customer the principal may see (filtered by
 // lq; cursor and limit ignored) to fn, in pages, and records the export.
+// An export of more rows than the export.approval_rows setting allows is
+// refused (audited) with an error wrapping ErrApprovalRequired before any
+// row is read: it must be filed as an export request (RequestExport) for a
+// second person to approve.
 func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq ListQuery, fn func(Customer) error) (int, error) {
 	const action = "customer.export"
-	if err := access.Require(p, access.Export); err != nil {
-		return 0, s.deny(ctx, p, action, "customer", "", err)
-	}
-	if err := access.RequireRecentAuth(p, s.now()); err != nil {
-		return 0, s.deny(ctx, p, action, "customer", "", err)
-	}
 	lq.Cursor, lq.Limit = "", 0
-	plan, err := s.plan(p, lq)
-	if errors.Is(err, access.ErrDenied) {
-		return 0, s.deny(ctx, p, action, "customer", "", err)
-	}
+	plan, err := s.exportPlan(ctx, p, lq, action)
 	if err != nil {
 		return 0, err
 	}
+	rows, limit, err := s.exportSize(ctx, p, plan)
+	if err != nil {
+		return 0, err
+	}
+	if needsApproval(rows, limit) {
+		return 0, s.deny(ctx, p, action, "customer", "", &ApprovalRequiredError{Rows: rows, Limit: limit})
+	}
+	return s.streamExport(ctx, p, lq, plan, exportRun{}, fn)
+}
+
+// exportPlan authorizes an export of lq by p (refusals audited as action)
+// and plans its query.
+func (s *Service) exportPlan(ctx context.Context, p access.Principal, lq ListQuery, action string) (searchPlan, error) {
+	if err := access.Require(p, access.Export); err != nil {
+		return searchPlan{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	if err := access.RequireRecentAuth(p, s.now()); err != nil {
+		return searchPlan{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	plan, err := s.plan(p, lq)
+	if errors.Is(err, access.ErrDenied) {
+		return searchPlan{}, s.deny(ctx, p, action, "customer", "", err)
+	}
+	return plan, err
+}
+
+// exportRun says what an export streams for: a direct export (the zero
+// value), or the production of an approved export request, whose events
+// name the request and whose reveal fields are exported unmasked.
+type exportRun struct {
+	request string
+	reveal  []string
+}
+
+func (r exportRun) note(d map[string]any) map[string]any {
+	if r.request != "" {
+		d["request"] = r.request
+	}
+	if len(r.reveal) > 0 {
+		d["revealed"] = r.reveal
+	}
+	return d
+}
+
+// streamExport is the audited export path: every customer of plan, in
+// pages, to fn.
+func (s *Service) streamExport(ctx context.Context, p access.Principal, lq ListQuery, plan searchPlan, run exportRun, fn func(Customer) error) (int, error) {
+	const action = "customer.export"
 	plan.q.Limit = 500 // export pages are internal: larger than an API page
 	// The export is on record before anything leaves: its start, then each
 	// page's ids before the page is handed out. A client that hangs up (or a
 	// killed process) cannot take rows that the trail does not name.
 	start := event(p, action+".start", "customer", "")
-	start.Details = map[string]any{"search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
+	start.Details = run.note(map[string]any{"search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)})
 	if err := audit.RecordAlone(ctx, s.db, s.now(), start); err != nil {
 		return 0, err
 	}
@@ -905,7 +955,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 			if rows, err = tx.ListCustomers(ctx, plan.q); err != nil {
 				return err
 			}
-			page, err = s.openPage(ctx, tx, p, plan, rows)
+			page, err = s.openPageReveal(ctx, tx, p, plan, rows, run.reveal)
 			return err
 		})
 		if runErr == nil && len(page) > 0 {
@@ -914,7 +964,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 				ids[i] = c.ID
 			}
 			pev := event(p, action+".page", "customer", "")
-			pev.Details = map[string]any{"ids": ids, "count": len(ids)}
+			pev.Details = run.note(map[string]any{"ids": ids, "count": len(ids)})
 			pev.Customers = ids
 			runErr = audit.RecordAlone(ctx, s.db, s.now(), pev)
 		}
@@ -933,7 +983,7 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 		plan.q.Before = rows[len(rows)-1].ID
 	}
 	ev := event(p, action, "customer", "")
-	ev.Details = map[string]any{"rows": n, "search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)}
+	ev.Details = run.note(map[string]any{"rows": n, "search": lq.Q != "", "filters": filterNames(lq), "filter": filterValues(lq)})
 	if runErr != nil {
 		ev.Outcome, ev.Reason = audit.Failed, "export interrupted"
 	}
@@ -947,6 +997,12 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 // openPage decrypts a page of rows, drops bigram false positives (checked
 // on the plaintext name before masking) and applies p's field policy.
 func (s *Service) openPage(ctx context.Context, tx *store.Tx, p access.Principal, plan searchPlan, rows []store.Customer) ([]Customer, error) {
+	return s.openPageReveal(ctx, tx, p, plan, rows, nil)
+}
+
+// openPageReveal is openPage with the fields of reveal shown unmasked where
+// p's policy masks them (an approved export request).
+func (s *Service) openPageReveal(ctx context.Context, tx *store.Tx, p access.Principal, plan searchPlan, rows []store.Customer, reveal []string) ([]Customer, error) {
 	levels, err := shareLevels(ctx, tx, p, rows, plan.q.Scope.Now)
 	if err != nil {
 		return nil, err
@@ -965,7 +1021,11 @@ func (s *Service) openPage(ctx context.Context, tx *store.Tx, p access.Principal
 			s.log.ErrorContext(ctx, "visibility predicate and relation disagree", "customer", r.ID, "role", p.Role)
 			continue
 		}
-		out = append(out, viewCustomer(p, rel, c))
+		v := viewCustomer(p, rel, c)
+		if len(reveal) > 0 {
+			v = unmask(p, rel, c, v, reveal)
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -986,6 +1046,15 @@ func (s *Service) CountCustomers(ctx context.Context, p access.Principal, lq Lis
 	if err != nil {
 		return 0, err
 	}
+	n, err := s.countPlan(ctx, p, plan)
+	if err != nil {
+		return 0, err
+	}
+	return n, s.recordCount(ctx, p, lq, n)
+}
+
+// countPlan counts the customers of plan as p would list them.
+func (s *Service) countPlan(ctx context.Context, p access.Principal, plan searchPlan) (int, error) {
 	if plan.nameOnly {
 		// Bigram matches need the plaintext check: count what a list returns.
 		n := 0
@@ -1010,18 +1079,15 @@ func (s *Service) CountCustomers(ctx context.Context, p access.Principal, lq Lis
 			}
 			plan.q.Before = rows[len(rows)-1].ID
 		}
-		return n, s.recordCount(ctx, p, lq, n)
+		return n, nil
 	}
 	var n int
-	err = s.db.Read(ctx, func(tx *store.Tx) error {
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		n, err = tx.CountCustomers(ctx, plan.q)
 		return err
 	})
-	if err != nil {
-		return 0, err
-	}
-	return n, s.recordCount(ctx, p, lq, n)
+	return n, err
 }
 
 func (s *Service) recordCount(ctx context.Context, p access.Principal, lq ListQuery, n int) error {

@@ -44,6 +44,20 @@ const (
 	// RuleAuditChainBroken: scheduled verification of the audit trail
 	// found tampering.
 	RuleAuditChainBroken = "audit.chain_broken"
+
+	// Detectors (guard.go, detect.go).
+	RuleBruteForce      = "auth.brute_force"
+	RuleBulkView        = "monitor.bulk_view"
+	RuleBulkViewSuspend = "monitor.bulk_view_suspended"
+	RuleProbing         = "access.probing"
+	RuleRevealBurst     = "reveal.burst"
+	RuleLargeExport     = "export.large"
+	RuleNewIP           = "auth.new_ip"
+	RuleOddHours        = "auth.odd_hours"
+	RuleDormant         = "auth.dormant_account"
+	RuleAfterRoleChange = "access.after_role_change"
+	RuleBackupFailed    = "backup.failed"
+	RuleBackupStale     = "backup.stale"
 )
 
 // Alert is an alert to raise.
@@ -80,6 +94,9 @@ func Raise(ctx context.Context, tx *store.Tx, now time.Time, a Alert) (string, e
 	now = now.UTC()
 	if err := tx.InsertAlert(ctx, store.Alert{ID: id, At: now, Rule: a.Rule, Severity: a.Severity, ActorID: a.ActorID,
 		Status: "open", Evidence: string(ev), Details: details, UpdatedAt: now}); err != nil {
+		return "", err
+	}
+	if err := enqueueDeliveries(ctx, tx, id, a.Severity, now); err != nil {
 		return "", err
 	}
 	_, err = audit.Record(ctx, tx, now, audit.Event{Actor: "system", Action: "alert.raise", ObjectType: "alert", ObjectID: id,

@@ -19,6 +19,7 @@ import (
 	"github.com/custos/custos/internal/config"
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/keys"
+	"github.com/custos/custos/internal/monitor"
 	"github.com/custos/custos/internal/oidc"
 	"github.com/custos/custos/internal/passkey"
 	"github.com/custos/custos/internal/store"
@@ -35,7 +36,12 @@ type Node struct {
 	SSO      *auth.SSO // nil when single sign-on is not configured
 	// Audit signs checkpoints of the audit chain into the data directory.
 	Audit *audit.Checkpointer
-	Log   *slog.Logger
+	// Monitor runs the stream detectors over the audit trail (serve runs
+	// it every few seconds; `custos alerts scan` once).
+	Monitor *monitor.Engine
+	// Notifier sends alerts to their sinks (serve runs it).
+	Notifier *monitor.Notifier
+	Log      *slog.Logger
 	// Created is true when this Open initialized the data directory.
 	Created bool
 	now     func() time.Time
@@ -55,6 +61,8 @@ type Options struct {
 	Actor string
 	// HTTPClient reaches the OIDC identity provider (nil: a default client).
 	HTTPClient *http.Client
+	// Notify tunes the alert notifier (tests; zero values are defaults).
+	Notify monitor.NotifierOptions
 }
 
 // Open opens the data directory of cfg. It never creates a root key over a
@@ -191,11 +199,31 @@ func open(ctx context.Context, cfg config.Config, db *store.DB, o Options) (*Nod
 	if err := cp.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	return &Node{Passkeys: pk, SSO: sso, Audit: cp, now: o.Now,
+	// The stream detectors read thresholds with the same environment
+	// overrides as the guarded path.
+	detectors := &monitor.Engine{DB: db, Now: o.Now, Env: o.CRM.Env, Log: o.Logger}
+	return &Node{Passkeys: pk, SSO: sso, Audit: cp, Monitor: detectors, now: o.Now,
 		Config: cfg, DB: db, Keys: kr, Log: o.Logger, Created: created,
 		Auth: as,
 		CRM:  service,
+
+		Notifier: monitor.NewNotifier(db, kr, notifierOptions(o)),
 	}, nil
+}
+
+// notifierOptions gives the alert notifier the node's clock, log and cipher.
+func notifierOptions(o Options) monitor.NotifierOptions {
+	no := o.Notify
+	if no.Now == nil {
+		no.Now = o.Now
+	}
+	if no.Logger == nil {
+		no.Logger = o.Logger
+	}
+	if no.Cipher == nil {
+		no.Cipher = o.CRM.Cipher
+	}
+	return no
 }
 
 // Close writes a final audit checkpoint (so that cutting the tail of a

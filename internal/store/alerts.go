@@ -15,7 +15,7 @@ const (
 )
 
 // Alert is a raised alert. Details never hold personal values; the
-// resolution note is sealed (under the resolver's user key).
+// resolution note is sealed (under a data key of its own, subject alert:<id>).
 type Alert struct {
 	ID        string
 	At        time.Time

@@ -439,7 +439,7 @@ func (tx *Tx) RevokeCustomerShares(ctx context.Context, customerID string, at ti
 // transaction ends, so claims, assignments and offboarding of one user are
 // serialized. SQLite's write transactions are serialized already.
 func (tx *Tx) LockUser(ctx context.Context, id string) (User, error) {
-	q := `SELECT ` + userCols + ` FROM users WHERE id = ?`
+	q := `SELECT ` + userSelect + ` FROM users WHERE id = ?`
 	if tx.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}

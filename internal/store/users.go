@@ -22,15 +22,21 @@ type User struct {
 	// session may only change the password.
 	MustChangePassword bool
 	PasswordChangedAt  time.Time
+	// Suspended is set while a detector's suspension stands (read only:
+	// see Suspend and Unsuspend).
+	Suspended bool
 }
 
 const userCols = `id, email_bidx, email, name, role, password_hash, key_version, disabled, created_at, updated_at, must_change_password, password_changed_at`
+
+// userSelect reads userCols and whether a detector suspended the user.
+const userSelect = userCols + `, EXISTS (SELECT 1 FROM suspensions WHERE suspensions.user_id = users.id)`
 
 func scanUser(s interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var dis, must int
 	var c, up, pc int64
-	if err := s.Scan(&u.ID, &u.EmailBidx, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.KeyVersion, &dis, &c, &up, &must, &pc); err != nil {
+	if err := s.Scan(&u.ID, &u.EmailBidx, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.KeyVersion, &dis, &c, &up, &must, &pc, &u.Suspended); err != nil {
 		return User{}, mapErr(err)
 	}
 	u.Disabled, u.MustChangePassword = dis != 0, must != 0
@@ -48,17 +54,17 @@ func (tx *Tx) InsertUser(ctx context.Context, u User) error {
 
 // GetUser loads a user by id.
 func (tx *Tx) GetUser(ctx context.Context, id string) (User, error) {
-	return scanUser(tx.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	return scanUser(tx.queryRow(ctx, `SELECT `+userSelect+` FROM users WHERE id = ?`, id))
 }
 
 // GetUserByEmailBidx loads a user by the blind index of their email.
 func (tx *Tx) GetUserByEmailBidx(ctx context.Context, bidx []byte) (User, error) {
-	return scanUser(tx.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email_bidx = ?`, bidx))
+	return scanUser(tx.queryRow(ctx, `SELECT `+userSelect+` FROM users WHERE email_bidx = ?`, bidx))
 }
 
 // Users lists users ordered by id.
 func (tx *Tx) Users(ctx context.Context) ([]User, error) {
-	rows, err := tx.query(ctx, `SELECT `+userCols+` FROM users ORDER BY id`)
+	rows, err := tx.query(ctx, `SELECT `+userSelect+` FROM users ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}

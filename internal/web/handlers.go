@@ -16,6 +16,7 @@ import (
 	"github.com/custos/custos/internal/crm"
 	"github.com/custos/custos/internal/csvio"
 	"github.com/custos/custos/internal/customercsv"
+	"github.com/custos/custos/internal/metrics"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -110,6 +111,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
 	res, err := s.auth.Login(r.Context(), ev, in.Email, in.Password)
+	s.countFirstFactor(metrics.LoginPassword, res, err)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -140,6 +142,7 @@ func (s *Server) completeMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
 	res, err := s.auth.CompleteMFA(r.Context(), ev, in.Challenge, in.Code)
+	s.countLogin(metrics.LoginMFA, err)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -429,6 +432,11 @@ func (s *Server) exportCustomers(w http.ResponseWriter, r *http.Request, p acces
 		return cw.Write(customercsv.Record(c, owners))
 	})
 	if err != nil && cw == nil {
+		if needsApproval(err) {
+			// Nothing was streamed: say how to get the export instead.
+			writeProblem(w, r, http.StatusConflict, err.Error(), nil)
+			return
+		}
 		s.writeError(w, r, err)
 		return
 	}

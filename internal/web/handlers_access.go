@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/custos/custos/internal/access"
@@ -315,24 +314,6 @@ func (s *Server) putSetting(w http.ResponseWriter, r *http.Request, p access.Pri
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
-}
-
-func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {
-	limit := 0
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			writeProblem(w, r, http.StatusBadRequest, "limit must be a number from 1 to 1000", nil)
-			return
-		}
-		limit = n
-	}
-	as, err := s.crm.ListAlerts(r.Context(), p, r.URL.Query().Get("rule"), limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, crm.Page[crm.Alert]{Items: as})
 }
 
 func (s *Server) posture(w http.ResponseWriter, r *http.Request, p access.Principal, _ auth.Identity) {

@@ -39,6 +39,9 @@ type PasskeyHandlers struct {
 	Open   SessionOpener
 	Log    *slog.Logger
 	Secure bool // served over TLS: cookies get Secure
+	// Outcome, when set, learns how each passwordless login ended (nil
+	// error: a session was opened); it feeds the login metrics.
+	Outcome func(err error)
 }
 
 func (h *PasskeyHandlers) setCeremony(w http.ResponseWriter, token string) {
@@ -241,6 +244,8 @@ func (h *PasskeyHandlers) LoginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	h.clearCeremony(w)
 	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
+	var err error
+	defer func() { h.outcome(err) }()
 	userID, err := h.Svc.FinishLogin(r.Context(), ev, token, body)
 	if err != nil {
 		h.writeError(w, r, err, http.StatusUnauthorized)

@@ -9,6 +9,7 @@ import (
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/metrics"
 	"github.com/custos/custos/internal/passkey"
 )
 
@@ -105,6 +106,7 @@ func (s *Server) passkeyMFAFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	s.passkeys.clearCeremony(w)
 	res, err := s.finishPasskeyMFA(r, in.Challenge, token, in.Credential)
+	s.countLogin(metrics.LoginMFA, err)
 	if err != nil {
 		s.writePasskeyMFAError(w, r, err)
 		return

@@ -20,6 +20,7 @@ import (
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/metrics"
 	"github.com/custos/custos/internal/passkey"
 	"github.com/custos/custos/internal/store"
 )
@@ -36,6 +37,10 @@ type Server struct {
 	// passkeys serves WebAuthn ceremonies; nil when not configured.
 	passkeys *PasskeyHandlers
 	sso      *auth.SSO
+	// metrics counts requests and logins (nil: off); metricsToken, when
+	// set, serves them at /metrics on this address (see metrics.go).
+	metrics      *metrics.Metrics
+	metricsToken *metrics.Token
 }
 
 // Options configure the server.
@@ -45,6 +50,11 @@ type Options struct {
 	TLS      bool
 	Passkeys *passkey.Service // nil: passkey routes answer 503
 	SSO      *auth.SSO        // nil: single sign-on routes answer 503
+	// Metrics instruments requests and logins; nil: no instrumentation.
+	Metrics *metrics.Metrics
+	// MetricsToken serves Metrics at /metrics to scrapers presenting it as
+	// a bearer token; nil: /metrics answers 404 here (deny by default).
+	MetricsToken *metrics.Token
 }
 
 // Route is one API route; the OpenAPI document must describe every one.
@@ -93,6 +103,13 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).listCustomers},
 	{Method: "POST", Pattern: "/api/v1/customers", Auth: true, authed: (*Server).createCustomer},
 	{Method: "GET", Pattern: "/api/v1/customers/export", Auth: true, authed: (*Server).exportCustomers},
+	{Method: "POST", Pattern: "/api/v1/exports", Auth: true, authed: (*Server).createExport},
+	{Method: "GET", Pattern: "/api/v1/exports", Auth: true, authed: (*Server).listExports},
+	{Method: "GET", Pattern: "/api/v1/exports/{id}", Auth: true, authed: (*Server).getExport},
+	{Method: "POST", Pattern: "/api/v1/exports/{id}/approve", Auth: true, authed: (*Server).approveExport},
+	{Method: "POST", Pattern: "/api/v1/exports/{id}/reject", Auth: true, authed: (*Server).rejectExport},
+	{Method: "POST", Pattern: "/api/v1/exports/{id}/cancel", Auth: true, authed: (*Server).cancelExport},
+	{Method: "GET", Pattern: "/api/v1/exports/{id}/download", Auth: true, authed: (*Server).downloadExport},
 	{Method: "GET", Pattern: "/api/v1/customers/{id}", Auth: true, authed: (*Server).getCustomer},
 	{Method: "PATCH", Pattern: "/api/v1/customers/{id}", Auth: true, authed: (*Server).updateCustomer},
 	{Method: "DELETE", Pattern: "/api/v1/customers/{id}", Auth: true, authed: (*Server).deleteCustomer},
@@ -134,6 +151,14 @@ var routes = []Route{
 	{Method: "GET", Pattern: "/api/v1/settings", Auth: true, authed: (*Server).listSettings},
 	{Method: "PUT", Pattern: "/api/v1/settings/{key}", Auth: true, authed: (*Server).putSetting},
 	{Method: "GET", Pattern: "/api/v1/alerts", Auth: true, authed: (*Server).listAlerts},
+	{Method: "GET", Pattern: "/api/v1/alerts/{id}", Auth: true, authed: (*Server).getAlert},
+	{Method: "POST", Pattern: "/api/v1/alerts/{id}/ack", Auth: true, authed: (*Server).ackAlert},
+	{Method: "POST", Pattern: "/api/v1/alerts/{id}/resolve", Auth: true, authed: (*Server).resolveAlert},
+	{Method: "GET", Pattern: "/api/v1/alert-sinks", Auth: true, authed: (*Server).listAlertSinks},
+	{Method: "POST", Pattern: "/api/v1/alert-sinks", Auth: true, authed: (*Server).createAlertSink},
+	{Method: "PUT", Pattern: "/api/v1/alert-sinks/{name}", Auth: true, authed: (*Server).updateAlertSink},
+	{Method: "DELETE", Pattern: "/api/v1/alert-sinks/{name}", Auth: true, authed: (*Server).deleteAlertSink},
+	{Method: "POST", Pattern: "/api/v1/alert-sinks/{name}/test", Auth: true, authed: (*Server).testAlertSink},
 	{Method: "GET", Pattern: "/api/v1/posture", Auth: true, authed: (*Server).posture},
 	{Method: "GET", Pattern: "/api/v1/audit", Auth: true, authed: (*Server).queryAudit},
 	{Method: "GET", Pattern: "/api/v1/tokens", Auth: true, authed: (*Server).listTokens},
@@ -149,9 +174,11 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{db: db, auth: as, crm: cs, log: o.Logger, now: o.Now, secure: o.TLS, mux: http.NewServeMux(), sso: o.SSO}
+	s := &Server{db: db, auth: as, crm: cs, log: o.Logger, now: o.Now, secure: o.TLS, mux: http.NewServeMux(), sso: o.SSO,
+		metrics: o.Metrics, metricsToken: o.MetricsToken}
 	if o.Passkeys != nil {
-		s.passkeys = &PasskeyHandlers{Svc: o.Passkeys, Log: o.Logger, Secure: o.TLS, Open: s.openPasskeySession}
+		s.passkeys = &PasskeyHandlers{Svc: o.Passkeys, Log: o.Logger, Secure: o.TLS, Open: s.openPasskeySession,
+			Outcome: func(err error) { s.countLogin(metrics.LoginPasskey, err) }}
 	}
 	for _, rt := range routes {
 		var h http.HandlerFunc
@@ -180,6 +207,7 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 		writeProblem(w, r, http.StatusNotFound, "no such API endpoint", nil)
 	})
 	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("/metrics", s.serveMetrics)
 	s.mux.Handle("GET /static/", StaticHandler())
 	for _, rt := range s.uiRoutes() {
 		s.mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.Handler)
@@ -259,8 +287,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					writeProblem(rec, r, http.StatusInternalServerError, "internal error", nil)
 				}
 			}
+			d := time.Since(start)
+			s.metrics.ObserveRequest(r.Pattern, r.Method, rec.status, d)
 			s.log.InfoContext(ctx, "request", "request_id", rid, "method", r.Method, "route", routeOf(r),
-				"status", rec.status, "bytes", rec.bytes, "duration_ms", time.Since(start).Milliseconds())
+				"status", rec.status, "bytes", rec.bytes, "duration_ms", d.Milliseconds())
 		}()
 		next.ServeHTTP(rec, r)
 	})

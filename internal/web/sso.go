@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/metrics"
 )
 
 // ssoCookie ties a sign-in started here to the browser that returns.
@@ -48,6 +49,7 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
+		s.metrics.Login(metrics.LoginSSO, metrics.LoginSSORefused)
 		writeProblem(w, r, http.StatusUnauthorized, "the identity provider refused the sign-in", nil)
 		return
 	}
@@ -58,6 +60,7 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: ssoPath, MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	ev := audit.Event{Actor: "anonymous", IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
 	res, err := s.sso.Finish(r.Context(), ev, q.Get("state"), q.Get("code"), binding)
+	s.countFirstFactor(metrics.LoginSSO, res, err)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

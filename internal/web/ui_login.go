@@ -11,6 +11,7 @@ import (
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/metrics"
 )
 
 // loginNotices are the messages /login shows for its ?m= parameter; any
@@ -47,6 +48,7 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.auth.Login(r.Context(), anonymousEvent(r), email, password)
+	s.countFirstFactor(metrics.LoginPassword, res, err)
 	if err != nil {
 		s.loginFailed(w, r, p, "login", err)
 		return
@@ -165,6 +167,7 @@ func (s *Server) uiMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.auth.CompleteMFA(r.Context(), anonymousEvent(r), c.Value, code)
+	s.countLogin(metrics.LoginMFA, err)
 	if errors.Is(err, auth.ErrUnauthenticated) {
 		// The challenge expired or ran out of attempts: start again.
 		s.clearMFAChallenge(w)

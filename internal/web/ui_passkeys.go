@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/custos/custos/internal/auth"
+	"github.com/custos/custos/internal/metrics"
 	"github.com/custos/custos/internal/passkey"
 )
 
@@ -159,6 +160,7 @@ func (s *Server) uiMFAPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	s.passkeys.clearCeremonyAt(w, mfaPasskeyPath)
 	res, err := s.finishPasskeyMFA(r, challenge, token, body)
+	s.countLogin(metrics.LoginMFA, err)
 	if errors.Is(err, auth.ErrUnauthenticated) {
 		// The challenge expired or ran out of attempts: start again.
 		s.mfaExpired(w)

@@ -6,7 +6,7 @@ ALTER TABLE alerts ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE alerts ADD COLUMN acked_at BIGINT;
 ALTER TABLE alerts ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE alerts ADD COLUMN resolved_at BIGINT;
--- The resolution note may name people: sealed under the resolver's user key.
+-- The resolution note may name people: sealed under its own data key (alert:<id>).
 ALTER TABLE alerts ADD COLUMN note BYTEA;
 ALTER TABLE alerts ADD COLUMN note_key_version BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX alerts_actor ON alerts(actor_id, at);

@@ -6,7 +6,7 @@ ALTER TABLE alerts ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE alerts ADD COLUMN acked_at INTEGER;
 ALTER TABLE alerts ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;
--- The resolution note may name people: sealed under the resolver's user key.
+-- The resolution note may name people: sealed under its own data key (alert:<id>).
 ALTER TABLE alerts ADD COLUMN note BLOB;
 ALTER TABLE alerts ADD COLUMN note_key_version INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX alerts_actor ON alerts(actor_id, at);
