@@ -92,4 +92,15 @@ func TestAlertsCommands(t *testing.T) {
 	if strings.Contains(q, "wrong role") {
 		t.Fatal("the note's text is in the audit trail")
 	}
+	// Loosening a defence raises an alert; tightening one does not (the
+	// threshold of 3 above was a tightening).
+	if got := list("--rule", "monitor.defence_weakened"); len(got.Items) != 0 {
+		t.Fatalf("tightening raised %+v", got.Items)
+	}
+	for _, kv := range [][2]string{{"monitor.views_suspend_per_hour", "5000"}, {"export.approval_rows", "0"}, {"monitor.new_ip", "off"}, {"export.approval_rows", "300"}} {
+		custos(t, nil, "", "config", "set", "--data", dir, kv[0], kv[1]).mustOK(t)
+	}
+	if got := list("--rule", "monitor.defence_weakened"); len(got.Items) != 3 {
+		t.Fatalf("loosening three defences (and tightening one): %+v", got.Items)
+	}
 }

@@ -448,5 +448,8 @@ func principalOf(a *app, n *node.Node, email string) (access.Principal, error) {
 	if u.Disabled {
 		return access.Principal{}, fmt.Errorf("user %s is disabled", u.Email)
 	}
+	if u.Suspended {
+		return access.Principal{}, fmt.Errorf("user %s is suspended: an alert handler must reinstate them (custos alerts resolve --reinstate)", u.Email)
+	}
 	return n.CRM.Principal(a.ctx, access.Subject{UserID: u.ID, Actor: operator().Actor + " as user:" + u.ID, Role: u.Role})
 }

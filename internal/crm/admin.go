@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -792,6 +793,12 @@ func (s *Service) SetSetting(ctx context.Context, p access.Principal, key, value
 			_, err = monitor.Raise(ctx, tx, now, monitor.Alert{Rule: monitor.RuleSeparationDisabled, Severity: monitor.High,
 				ActorID: actorKey(p), Evidence: []int64{seq}})
 		}
+		// Loosening a defence (a higher threshold, a detector turned off)
+		// is a way to prepare an exfiltration: a second pair of eyes.
+		if err == nil && old != nv && weakens(key, old, nv) {
+			_, err = monitor.Raise(ctx, tx, now, monitor.Alert{Rule: monitor.RuleDefenceWeakened, Severity: monitor.High,
+				ActorID: actorKey(p), Evidence: []int64{seq}, Details: map[string]any{"setting": key, "from": old, "to": nv}})
+		}
 		return err
 	})
 	if err != nil {
@@ -859,3 +866,26 @@ func (s *Service) WatchAccountAction(ctx context.Context, p access.Principal, us
 		return err
 	})
 }
+
+// weakens reports whether changing a detector, lockout or export-approval
+// setting from old to nv loosens it: a higher threshold, 0 or off.
+func weakens(key, old, nv string) bool {
+	if !strings.HasPrefix(key, "monitor.") && !strings.HasPrefix(key, "auth.lockout") && key != settings.ExportApprovalRows {
+		return false
+	}
+	switch key {
+	case settings.ExportApprovalRows: // 0: every export needs approval
+		if old == "0" || nv == "0" {
+			return old == "0"
+		}
+		return atoi(nv) > atoi(old)
+	case settings.WorkHours:
+		return old != "off" // off, or a different window that may be wider
+	case settings.LockoutWindowMinutes, settings.LockoutMinutes, settings.RoleChangeHours:
+		// Shorter windows and locks, a shorter watch after a role change.
+		return nv == "0" || atoi(nv) < atoi(old)
+	}
+	return nv == "off" || nv == "0" || atoi(nv) > atoi(old)
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

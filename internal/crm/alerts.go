@@ -230,8 +230,24 @@ func (s *Service) moveAlert(ctx context.Context, p access.Principal, action, id,
 			// Nobody handles an alert about themselves.
 			return fmt.Errorf("%w: this alert is about you; another officer must handle it", access.ErrDenied)
 		}
+		// Reinstating lifts the suspension this alert imposed, and only that.
+		var sus store.Suspension
+		if reinstate {
+			if a.ActorID == "" {
+				return fmt.Errorf("%w: this alert concerns no user to reinstate", ErrConflict)
+			}
+			if sus, err = tx.GetSuspension(ctx, a.ActorID); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: the alert's user is not suspended", ErrConflict)
+			} else if err != nil {
+				return err
+			}
+			if sus.AlertID != a.ID {
+				return fmt.Errorf("%w: the user was suspended by alert %s; reinstate them there", ErrConflict, sus.AlertID)
+			}
+		}
 		ev := event(p, action, "alert", id)
 		ev.Details = map[string]any{"rule": a.Rule, "from": a.Status, "actor_id": a.ActorID}
+		reinstateOnly := false
 		switch action {
 		case "alert.ack":
 			if a.Status != store.AlertOpen {
@@ -240,7 +256,14 @@ func (s *Service) moveAlert(ctx context.Context, p access.Principal, action, id,
 			a.Status, a.AckedBy, a.AckedAt = store.AlertAcknowledged, p.Actor, &now
 		case "alert.resolve":
 			if a.Status == store.AlertResolved {
-				return fmt.Errorf("%w: the alert is already resolved", ErrConflict)
+				if !reinstate {
+					return fmt.Errorf("%w: the alert is already resolved", ErrConflict)
+				}
+				// Resolved earlier without reinstating: the suspension can
+				// still be lifted here; the first note stands.
+				reinstateOnly = true
+				ev.Details["reinstate"] = true
+				break
 			}
 			a.Status, a.ResolvedBy, a.ResolvedAt = store.AlertResolved, p.Actor, &now
 			if a.AckedAt == nil {
@@ -258,14 +281,16 @@ func (s *Service) moveAlert(ctx context.Context, p access.Principal, action, id,
 			ev.Details["note_chars"] = len([]rune(note))
 			ev.Details["reinstate"] = reinstate
 		}
-		a.UpdatedAt = now
-		if err := tx.UpdateAlert(ctx, a); err != nil {
-			return err
+		if !reinstateOnly {
+			a.UpdatedAt = now
+			if err := tx.UpdateAlert(ctx, a); err != nil {
+				return err
+			}
 		}
 		if _, err := audit.Record(ctx, tx, now, ev); err != nil {
 			return err
 		}
-		if reinstate && a.ActorID != "" {
+		if reinstate {
 			lifted, err := tx.Unsuspend(ctx, a.ActorID)
 			if err != nil {
 				return err
@@ -282,7 +307,7 @@ func (s *Service) moveAlert(ctx context.Context, p access.Principal, action, id,
 			}
 		}
 		out = alertView(a)
-		if action == "alert.resolve" {
+		if action == "alert.resolve" && !reinstateOnly {
 			out.Note = note
 		}
 		return nil

@@ -282,6 +282,9 @@ func (s *Service) UpdateContact(ctx context.Context, p access.Principal, id stri
 	if err != nil {
 		return Contact{}, s.denyOr(ctx, p, action, "contact", id, err)
 	}
+	if err := s.recordReturned(ctx, p, "contact", id, c.CustomerID); err != nil {
+		return Contact{}, err
+	}
 	return viewContact(p, rel, c), nil
 }
 
@@ -547,6 +550,9 @@ func (s *Service) UpdateInteraction(ctx context.Context, p access.Principal, id 
 	})
 	if err != nil {
 		return Interaction{}, s.denyOr(ctx, p, action, "interaction", id, err)
+	}
+	if err := s.recordReturned(ctx, p, "interaction", id, it.CustomerID); err != nil {
+		return Interaction{}, err
 	}
 	return viewInteraction(p, rel, it), nil
 }

@@ -529,7 +529,9 @@ func (s *Service) produceAuto(ctx context.Context, p access.Principal, r store.E
 	wm := exportfile.Watermark{ExportID: r.ID, RequestedBy: requester.label(), At: now,
 		ApprovedBy: fmt.Sprintf("nobody: not required for %d rows (approval above %d)", r.RowCount, limit)}
 	ctx = context.WithoutCancel(ctx) // a client hanging up must not leave half a request
-	data, n, err := s.produce(ctx, p, r, lq, plan, nil, rcpt, wm)
+	// No second person saw it: it counts towards bulk viewing like a
+	// direct export, and may not grow past the threshold while it streams.
+	data, n, err := s.produce(ctx, p, r, lq, plan, exportRun{request: r.ID, max: limit, guard: true}, rcpt, wm)
 	if err != nil {
 		return ExportRequest{}, err
 	}
@@ -577,7 +579,7 @@ func (s *Service) personOf(ctx context.Context, p access.Principal) (Person, err
 // export path into a watermarked file of r's format, encrypted to rcpt.
 // It returns the ciphertext and the number of rows.
 func (s *Service) produce(ctx context.Context, rp access.Principal, r store.ExportRequest, lq ListQuery, plan searchPlan,
-	reveal []string, rcpt age.Recipient, wm exportfile.Watermark) ([]byte, int, error) {
+	run exportRun, rcpt age.Recipient, wm exportfile.Watermark) ([]byte, int, error) {
 	owners, err := s.ownerEmails(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -591,7 +593,7 @@ func (s *Service) produce(ctx context.Context, rp access.Principal, r store.Expo
 	if err != nil {
 		return nil, 0, err
 	}
-	n, err := s.streamExport(ctx, rp, lq, plan, exportRun{request: r.ID, reveal: reveal}, func(c Customer) error {
+	n, err := s.streamExport(ctx, rp, lq, plan, run, func(c Customer) error {
 		return fw.Write(exportRecord(c, owners))
 	})
 	if err != nil {
@@ -783,7 +785,7 @@ func (s *Service) ApproveExport(ctx context.Context, p access.Principal, id stri
 	wm := exportfile.Watermark{ExportID: r.ID, RequestedBy: requester.label(), ApprovedBy: approver.label(), At: now}
 	// The approver's client hanging up must not leave half an approval.
 	ctx = context.WithoutCancel(ctx)
-	data, rows, err := s.produce(ctx, rp, r, lq, plan, reveal, rcpt, wm)
+	data, rows, err := s.produce(ctx, rp, r, lq, plan, exportRun{request: r.ID, reveal: reveal, max: maxGrowth(r.RowCount)}, rcpt, wm)
 	if err != nil {
 		return ExportRequest{}, err
 	}

@@ -55,3 +55,15 @@ func (s *Service) recordRead(ctx context.Context, p access.Principal, ev audit.E
 	}
 	return nil
 }
+
+// recordReturned records that an update handed back the record it changed
+// (or found unchanged) as a view of objType id, under the guard.
+func (s *Service) recordReturned(ctx context.Context, p access.Principal, objType, id, customerID string) error {
+	ev := event(p, objType+".view", objType, id)
+	ev.Details = map[string]any{"via": "update"}
+	if objType != "customer" {
+		ev.Details["customer_id"] = customerID
+	}
+	ev.Customers = []string{customerID}
+	return s.recordRead(ctx, p, ev, []string{customerID})
+}

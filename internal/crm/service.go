@@ -615,7 +615,12 @@ func (s *Service) UpdateCustomer(ctx context.Context, p access.Principal, id str
 	case err != nil:
 		return Customer{}, mapStoreErr(err)
 	}
-	// Shown as p reached it before the change: nothing p could not see.
+	// Shown as p reached it before the change: nothing p could not see. The
+	// record handed back is a read, on record and under the guard (a patch
+	// that changes nothing must not be a way to read unseen).
+	if err := s.recordReturned(ctx, p, "customer", id, id); err != nil {
+		return Customer{}, err
+	}
 	return viewCustomer(p, rel, c), nil
 }
 
@@ -895,7 +900,8 @@ func (s *Service) ExportCustomers(ctx context.Context, p access.Principal, lq Li
 	if needsApproval(rows, limit) {
 		return 0, s.deny(ctx, p, action, "customer", "", &ApprovalRequiredError{Rows: rows, Limit: limit})
 	}
-	return s.streamExport(ctx, p, lq, plan, exportRun{}, fn)
+	// Customers added while it streams cannot carry it past the threshold.
+	return s.streamExport(ctx, p, lq, plan, exportRun{max: limit, guard: true}, fn)
 }
 
 // exportPlan authorizes an export of lq by p (refusals audited as action)
@@ -920,6 +926,8 @@ func (s *Service) exportPlan(ctx context.Context, p access.Principal, lq ListQue
 type exportRun struct {
 	request string
 	reveal  []string
+	max     int  // more rows than this stops the export (0: no limit)
+	guard   bool // pages count towards bulk viewing (no second person saw the size)
 }
 
 func (r exportRun) note(d map[string]any) map[string]any {
@@ -958,6 +966,10 @@ func (s *Service) streamExport(ctx context.Context, p access.Principal, lq ListQ
 			page, err = s.openPageReveal(ctx, tx, p, plan, rows, run.reveal)
 			return err
 		})
+		if runErr == nil && run.max > 0 && n+len(page) > run.max {
+			runErr = &ApprovalRequiredError{Rows: n + len(page), Limit: run.max}
+			break
+		}
 		if runErr == nil && len(page) > 0 {
 			ids := make([]string, len(page))
 			for i, c := range page {
@@ -966,7 +978,14 @@ func (s *Service) streamExport(ctx context.Context, p access.Principal, lq ListQ
 			pev := event(p, action+".page", "customer", "")
 			pev.Details = run.note(map[string]any{"ids": ids, "count": len(ids)})
 			pev.Customers = ids
-			runErr = audit.RecordAlone(ctx, s.db, s.now(), pev)
+			if run.guard {
+				// Many small exports are one large one: they count
+				// towards bulk viewing.
+				runErr = s.recordRead(ctx, p, pev, ids)
+			} else {
+				// An approved request: a second person saw its size.
+				runErr = audit.RecordAlone(ctx, s.db, s.now(), pev)
+			}
 		}
 		if runErr != nil {
 			break

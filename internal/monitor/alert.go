@@ -58,6 +58,9 @@ const (
 	RuleAfterRoleChange = "access.after_role_change"
 	RuleBackupFailed    = "backup.failed"
 	RuleBackupStale     = "backup.stale"
+	// RuleDefenceWeakened: a detector, lockout or export-approval setting
+	// was loosened.
+	RuleDefenceWeakened = "monitor.defence_weakened"
 )
 
 // Alert is an alert to raise.

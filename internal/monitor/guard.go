@@ -44,11 +44,19 @@ func ObserveViews(ctx context.Context, tx *store.Tx, now time.Time, vals setting
 	if userID == "" {
 		return v, nil
 	}
-	if _, err := tx.GetSuspension(ctx, userID); err == nil {
+	// The user's row lock serializes the user's concurrent reads (on
+	// PostgreSQL; SQLite has one writer), so parallel requests cannot each
+	// count below a threshold that together they pass.
+	u, err := tx.LockUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, nil // not a user of this database (nothing to suspend)
+	}
+	if err != nil {
+		return v, err
+	}
+	if u.Suspended {
 		v.Suspended = true
 		return v, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return v, err
 	}
 	v.alertAt, v.suspendAt = vals.Int(settings.ViewsAlertPerHour), vals.Int(settings.ViewsSuspendPerHour)
 	if (v.alertAt <= 0 && v.suspendAt <= 0) || len(customers) == 0 {

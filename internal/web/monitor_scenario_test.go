@@ -198,17 +198,60 @@ func TestScenarioBulkViewingSuspends(t *testing.T) {
 	if refused < 2 || suspended != 1 {
 		t.Fatalf("audit: %d refused views, %d suspensions", refused, suspended)
 	}
-	// Resolving with reinstate (needs manage_alerts; not by the rep).
+	// Reinstating: only through the alert that suspended, by someone with
+	// manage_alerts; resolving without reinstating leaves the suspension.
 	body := `{"note":"reviewed with the sales director","reinstate":true}`
+	first := h.alerts(monitor.RuleBulkView).Items[0].ID
+	if rec := h.do(req{method: "POST", path: "/api/v1/alerts/" + first + "/resolve", as: "admin", body: body}); rec.Code != http.StatusConflict {
+		t.Fatalf("reinstate through another alert: %d %s", rec.Code, rec.Body)
+	}
 	if rec := h.do(req{method: "POST", path: "/api/v1/alerts/" + sus.Items[0].ID + "/resolve", as: "s2", body: body}); rec.Code != http.StatusForbidden {
 		t.Fatalf("resolve by a rep: %d", rec.Code)
 	}
-	rec := h.do(req{method: "POST", path: "/api/v1/alerts/" + sus.Items[0].ID + "/resolve", as: "admin", body: body})
+	rec := h.do(req{method: "POST", path: "/api/v1/alerts/" + sus.Items[0].ID + "/resolve", as: "admin", body: `{"note":"under review"}`})
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"resolved"`) {
 		t.Fatalf("resolve: %d %s", rec.Code, rec.Body)
 	}
+	if code := read(450); code != http.StatusUnauthorized {
+		t.Fatalf("read after resolving without reinstatement: HTTP %d", code)
+	}
+	if rec := h.do(req{method: "POST", path: "/api/v1/alerts/" + sus.Items[0].ID + "/resolve", as: "admin", body: body}); rec.Code != http.StatusOK {
+		t.Fatalf("reinstate: %d %s", rec.Code, rec.Body)
+	}
 	if code := read(450); code != http.StatusOK {
 		t.Fatalf("read after reinstatement: HTTP %d", code)
+	}
+}
+
+// Reads that do not look like reads count too: a patch that changes
+// nothing hands the record back, and an export hands out its rows.
+func TestScenarioBulkViewingThroughPatchesAndExports(t *testing.T) {
+	clock := newTestClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	h := newHarnessAt(t, clock.now)
+	ids := seedCustomers(t, h, 12, "s1")
+	for k, v := range map[string]string{"monitor.views_alert_per_hour": "3", "monitor.views_suspend_per_hour": "5"} {
+		if rec := h.do(req{method: "PUT", path: "/api/v1/settings/" + k, as: "admin", body: fmt.Sprintf(`{"value":%q}`, v)}); rec.Code != http.StatusOK {
+			t.Fatalf("set %s: %d %s", k, rec.Code, rec.Body)
+		}
+	}
+	var codes []int
+	for _, id := range ids[:6] {
+		codes = append(codes, h.do(req{method: "PATCH", path: "/api/v1/customers/" + id, as: "s1", body: `{}`}).Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 200 200 403 401]" {
+		t.Fatalf("empty patches: %v, want the 5th refused and the user suspended", codes)
+	}
+	if l := h.alerts(monitor.RuleBulkViewSuspend); len(l.Items) != 1 || l.Items[0].ActorID != h.ids["s1"] {
+		t.Fatalf("suspension alerts: %+v", l.Items)
+	}
+	// The manager exports s1's customers directly (12 rows, under the
+	// approval threshold): the export stops at the suspension threshold.
+	rec := h.do(req{method: "GET", path: "/api/v1/customers/export", as: "manager"})
+	if strings.Count(rec.Body.String(), "有限公司") >= 12 {
+		t.Fatalf("the export handed out every row: %d", rec.Code)
+	}
+	if l := h.alerts(monitor.RuleBulkViewSuspend); len(l.Items) != 2 {
+		t.Fatalf("after the export: %d suspension alerts, want 2", len(l.Items))
 	}
 }
 
