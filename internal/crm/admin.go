@@ -750,6 +750,7 @@ func (s *Service) Settings(ctx context.Context, p access.Principal) ([]Setting, 
 // security officer's (manage_policies); turning it off raises an alert.
 func (s *Service) SetSetting(ctx context.Context, p access.Principal, key, value string) (Setting, error) {
 	const action = "config.set"
+	defer s.forgetSettings()
 	key = settings.CanonicalKey(key)
 	d, ok := settings.Lookup(key)
 	if !ok {

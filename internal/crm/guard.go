@@ -3,10 +3,13 @@ package crm
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/monitor"
+	"github.com/custos/custos/internal/settings"
 	"github.com/custos/custos/internal/store"
 )
 
@@ -27,7 +30,7 @@ func (s *Service) recordRead(ctx context.Context, p access.Principal, ev audit.E
 	}
 	refused := false
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		vals, err := s.values(ctx, tx)
+		vals, err := s.guardValues(ctx, tx, now)
 		if err != nil {
 			return err
 		}
@@ -66,4 +69,41 @@ func (s *Service) recordReturned(ctx context.Context, p access.Principal, objTyp
 	}
 	ev.Customers = []string{customerID}
 	return s.recordRead(ctx, p, ev, []string{customerID})
+}
+
+// guardCache keeps the settings the guard reads for a second: every read
+// goes through the guard, and the thresholds change rarely. A change made
+// through this service applies at once; one made on another node within a
+// second.
+type guardCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	vals settings.Values
+	ok   bool
+}
+
+func (s *Service) guardValues(ctx context.Context, tx *store.Tx, now time.Time) (settings.Values, error) {
+	c := &s.guardCache
+	c.mu.Lock()
+	if c.ok && now.Sub(c.at) >= 0 && now.Sub(c.at) < time.Second {
+		v := c.vals
+		c.mu.Unlock()
+		return v, nil
+	}
+	c.mu.Unlock()
+	vals, err := s.values(ctx, tx)
+	if err != nil {
+		return settings.Values{}, err
+	}
+	c.mu.Lock()
+	c.vals, c.at, c.ok = vals, now, true
+	c.mu.Unlock()
+	return vals, nil
+}
+
+// forgetSettings drops the cached settings (after a change).
+func (s *Service) forgetSettings() {
+	s.guardCache.mu.Lock()
+	s.guardCache.ok = false
+	s.guardCache.mu.Unlock()
 }

@@ -40,7 +40,8 @@ type Service struct {
 	log    *slog.Logger
 	env    func(string) (string, bool)
 	// unguarded: the bulk-viewing guard is off (benchmarks only).
-	unguarded bool
+	unguarded  bool
+	guardCache guardCache
 }
 
 // Options configure a Service.

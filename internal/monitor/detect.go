@@ -324,6 +324,9 @@ func (d *detectors) judge(ctx context.Context, se store.AuditEvent) error {
 	if se.Action == "alert.raise" || se.Action == "user.suspend" {
 		return nil
 	}
+	if !watched(se) {
+		return nil // most events are successful reads: nothing to judge
+	}
 	ev := event{AuditEvent: se}
 	if se.Details != "" && se.Details != "{}" {
 		if err := json.Unmarshal([]byte(se.Details), &ev.details); err != nil {
@@ -336,6 +339,17 @@ func (d *detectors) judge(ctx context.Context, se store.AuditEvent) error {
 		}
 	}
 	return nil
+}
+
+// watched reports whether any detector looks at se.
+func watched(se store.AuditEvent) bool {
+	switch {
+	case se.Outcome != "ok", strings.HasPrefix(se.Action, "auth."), strings.HasPrefix(se.Action, "backup."):
+		return true
+	case se.Action == "user.role", se.Action == "customer.reveal", se.Action == "customer.export":
+		return true
+	}
+	return slices.Contains(sensitive, se.Action)
 }
 
 func isLoginAttempt(action string) bool {

@@ -47,16 +47,14 @@ func ObserveViews(ctx context.Context, tx *store.Tx, now time.Time, vals setting
 	// The user's row lock serializes the user's concurrent reads (on
 	// PostgreSQL; SQLite has one writer), so parallel requests cannot each
 	// count below a threshold that together they pass.
-	u, err := tx.LockUser(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return v, nil // not a user of this database (nothing to suspend)
-	}
-	if err != nil {
+	if err := tx.SerializeUser(ctx, userID); err != nil {
 		return v, err
 	}
-	if u.Suspended {
+	if _, err := tx.GetSuspension(ctx, userID); err == nil {
 		v.Suspended = true
 		return v, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return v, err
 	}
 	v.alertAt, v.suspendAt = vals.Int(settings.ViewsAlertPerHour), vals.Int(settings.ViewsSuspendPerHour)
 	if (v.alertAt <= 0 && v.suspendAt <= 0) || len(customers) == 0 {

@@ -223,3 +223,18 @@ func (tx *Tx) PruneMonitorState(ctx context.Context, prefix string, before time.
 	_, err := tx.exec(ctx, `DELETE FROM monitor_state WHERE substr(key, 1, ?) = ? AND at < ?`, len(prefix), prefix, Micros(before))
 	return err
 }
+
+// SerializeUser takes the row lock of user id until the transaction ends
+// (PostgreSQL), so one user's concurrent transactions run one after the
+// other. SQLite's single writer serializes them already: a no-op there.
+func (tx *Tx) SerializeUser(ctx context.Context, id string) error {
+	if tx.dialect != Postgres {
+		return nil
+	}
+	var one int
+	err := tx.queryRow(ctx, `SELECT 1 FROM users WHERE id = ? FOR UPDATE`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
+}
