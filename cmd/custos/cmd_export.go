@@ -420,14 +420,7 @@ Decrypt it with age (https://age-encryption.org):
 // exportSweeper deletes expired export files every interval, starting a
 // minute after start-up.
 func exportSweeper(ctx context.Context, c *crm.Service, log *slog.Logger, every time.Duration) {
-	t := time.NewTimer(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodically(ctx, every, func(ctx context.Context) {
 		n, err := c.SweepExports(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -435,8 +428,7 @@ func exportSweeper(ctx context.Context, c *crm.Service, log *slog.Logger, every 
 		case n > 0:
 			log.Info("export sweep", "expired", n)
 		}
-		t.Reset(every)
-	}
+	})
 }
 
 // principalOf acts as a user from the command line (their role and scope).

@@ -218,6 +218,20 @@ func selfSigned(dir, certFile, keyFile string) error {
 // poolSweeper returns dormant customers to the public pool (and warns their
 // owners first) every interval, starting a minute after start-up.
 func poolSweeper(ctx context.Context, c *crm.Service, log *slog.Logger, every time.Duration) {
+	periodically(ctx, every, func(ctx context.Context) {
+		rep, err := c.SweepPool(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("pool sweep failed", "err", err)
+		case rep.Warned+rep.Returned > 0:
+			log.Info("pool sweep", "warned", rep.Warned, "returned", rep.Returned)
+		}
+	})
+}
+
+// periodically runs fn every interval, the first time a minute after
+// start-up, until ctx ends.
+func periodically(ctx context.Context, every time.Duration, fn func(context.Context)) {
 	t := time.NewTimer(time.Minute)
 	defer t.Stop()
 	for {
@@ -226,13 +240,7 @@ func poolSweeper(ctx context.Context, c *crm.Service, log *slog.Logger, every ti
 			return
 		case <-t.C:
 		}
-		rep, err := c.SweepPool(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("pool sweep failed", "err", err)
-		case rep.Warned+rep.Returned > 0:
-			log.Info("pool sweep", "warned", rep.Warned, "returned", rep.Returned)
-		}
+		fn(ctx)
 		t.Reset(every)
 	}
 }

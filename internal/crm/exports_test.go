@@ -132,12 +132,15 @@ func TestExportOf1000RowsNeedsASecondPerson(t *testing.T) {
 		if req.Status != crm.ExportPending || req.Rows != 1000 || !req.Mine || req.Requester.Email != "manager@example.com" || req.Encryption != "password" {
 			t.Fatalf("request: %+v", req)
 		}
+		t.Logf("request %s: status %s, %d rows, encryption %s", req.ID, req.Status, req.Rows, req.Encryption)
 
 		// The requester cannot approve, nor can someone without approve_export.
 		for _, p := range []access.Principal{e.manager, e.s1} {
-			if _, err := e.n.CRM.ApproveExport(e.ctx, p, req.ID); !errors.Is(err, access.ErrDenied) {
+			_, err := e.n.CRM.ApproveExport(e.ctx, p, req.ID)
+			if !errors.Is(err, access.ErrDenied) {
 				t.Fatalf("approval by %s: %v", p.Role, err)
 			}
+			t.Logf("approval by %s (%s): refused: %v", p.Actor, p.Role, err)
 		}
 		if n := e.countAudit("export.approve", "denied"); n != 2 {
 			t.Fatalf("%d refused approvals on record, want 2", n)
@@ -228,6 +231,7 @@ func TestExportOf1000RowsNeedsASecondPerson(t *testing.T) {
 		if first != wantWM {
 			t.Fatalf("watermark:\n%q\nwant\n%q", first, wantWM)
 		}
+		t.Logf("approved by the security officer: %d rows; wrong password and another age identity fail to open it; the right password opens it, first line: %s", done.FileRows, strings.TrimPrefix(first, "\ufeff"))
 		cr := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(plain), "\ufeff")))
 		cr.Comment = '#'
 		recs, err := cr.ReadAll()
