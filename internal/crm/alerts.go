@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,10 +59,10 @@ var severities = []string{"info", "low", "medium", "high", "critical"}
 
 func (q AlertQuery) check() error {
 	var fe fieldErrs
-	if q.Status != "" && !contains(alertStatuses, q.Status) {
+	if q.Status != "" && !slices.Contains(alertStatuses, q.Status) {
 		fe.addf("status", "must be one of %s", strings.Join(alertStatuses, ", "))
 	}
-	if q.Severity != "" && !contains(severities, q.Severity) {
+	if q.Severity != "" && !slices.Contains(severities, q.Severity) {
 		fe.addf("severity", "must be one of %s", strings.Join(severities, ", "))
 	}
 	if len(q.Rule) > 100 {
@@ -77,15 +78,6 @@ func (q AlertQuery) check() error {
 		fe.addf("limit", "must be from 1 to 1000")
 	}
 	return fe.err()
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // ListAlerts lists alerts, newest first, for principals who handle them

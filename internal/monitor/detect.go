@@ -31,8 +31,6 @@ type Engine struct {
 	Env   func(string) (string, bool)
 	Log   *slog.Logger
 	Batch int // events per transaction (default 500)
-	// Wake, when set, makes Run step at once (e.g. after a write).
-	Wake chan struct{}
 }
 
 // State keys: the stream cursor, when monitoring started, the last
@@ -136,7 +134,7 @@ func (e *Engine) values(ctx context.Context, tx *store.Tx) (settings.Values, err
 	return settings.New(m, e.Env), nil
 }
 
-// Run steps every interval (and on Wake) until ctx ends; errors are logged
+// Run steps every interval until ctx ends; errors are logged
 // and retried at the next step.
 func (e *Engine) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
@@ -156,7 +154,6 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-e.Wake:
 		}
 	}
 }

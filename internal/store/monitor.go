@@ -125,13 +125,6 @@ func (tx *Tx) LastSeen(ctx context.Context, scope, item string) (time.Time, bool
 	return FromMicros(at), true, nil
 }
 
-// SeenItems counts the items ever recorded in scope.
-func (tx *Tx) SeenItems(ctx context.Context, scope string) (int, error) {
-	var n int
-	err := tx.queryRow(ctx, `SELECT COUNT(*) FROM monitor_seen WHERE scope = ?`, scope).Scan(&n)
-	return n, mapErr(err)
-}
-
 // PruneMonitor drops counters older than countsBefore and seen items of
 // scopes starting with prefix last seen before seenBefore.
 func (tx *Tx) PruneMonitor(ctx context.Context, countsBefore time.Time, prefix string, seenBefore time.Time) error {
