@@ -29,6 +29,7 @@ test-deps:
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-chromium.sh
 	@bash scripts/ensure-maildev.sh >/dev/null
+	@bash scripts/ensure-minio.sh >/dev/null
 	@test -x $(STATICCHECK) || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2; }
 
 lint:

@@ -284,6 +284,31 @@ func affected(res sql.Result) error {
 // recorded, each in its own transaction. On PostgreSQL an advisory lock keeps
 // several nodes starting at once from racing.
 func (db *DB) Migrate(ctx context.Context) error {
+	if err := db.MigrateTo(ctx, 0); err != nil {
+		return err
+	}
+	if err := db.chainLegacyAudit(ctx); err != nil {
+		return err
+	}
+	return db.ensureTracking(ctx)
+}
+
+// LatestSchemaVersion is the version of the newest migration this binary has.
+func LatestSchemaVersion() int {
+	entries, _ := fs.ReadDir(migrations, "migrations/"+string(SQLite))
+	v := 0
+	for _, e := range entries {
+		if n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil && n > v {
+			v = n
+		}
+	}
+	return v
+}
+
+// MigrateTo applies the migrations up to version upTo (0: all of them)
+// and nothing else: a restore loads a backup into the schema it was
+// taken with, then migrates the rest of the way.
+func (db *DB) MigrateTo(ctx context.Context, upTo int) error {
 	dir := "migrations/" + string(db.dialect)
 	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
@@ -301,6 +326,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("store: migration %s: bad name", name)
+		}
+		if upTo > 0 && version > upTo {
+			break
 		}
 		body, err := fs.ReadFile(migrations, dir+"/"+name)
 		if err != nil {
@@ -336,7 +364,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
 	}
-	return db.chainLegacyAudit(ctx)
+	return nil
 }
 
 // Micros converts a time to the stored representation (unix microseconds).
