@@ -43,6 +43,11 @@ const (
 	ManageAlerts   Permission = "manage_alerts"   // handle alerts
 	ApproveExport  Permission = "approve_export"  // approve others' export requests
 	ReadAudit      Permission = "read_audit"      // read the audit trail
+
+	// Erase crypto-shreds a customer for good (right to erasure): not a
+	// data permission (it shows nothing), not an administrator's duty
+	// (strict separation takes it away with the data).
+	Erase Permission = "erase"
 )
 
 // DataPermissions reach customer data.
@@ -55,7 +60,7 @@ var AdminPermissions = []Permission{ManageUsers, ManageRoles, ManageConfig}
 var SecurityPermissions = []Permission{ManagePolicies, ManageAlerts, ApproveExport}
 
 // AllPermissions lists every permission, for validation and docs.
-var AllPermissions = slices.Concat(DataPermissions, AdminPermissions, SecurityPermissions, []Permission{ReadAudit})
+var AllPermissions = slices.Concat(DataPermissions, AdminPermissions, SecurityPermissions, []Permission{ReadAudit, Erase})
 
 // ParsePermissions parses a space- or comma-separated permission list.
 func ParsePermissions(s string) ([]Permission, error) {

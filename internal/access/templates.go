@@ -8,7 +8,8 @@ import (
 
 // TemplateVersion is the version of the shipped role templates. A template
 // role nobody has edited is upgraded to it at start-up.
-const TemplateVersion = 2
+// Version 3 gives admin the erase permission.
+const TemplateVersion = 3
 
 func policy(levels map[string]Level) string { return FormatFieldPolicy(levels) }
 

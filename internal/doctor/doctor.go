@@ -73,7 +73,7 @@ func adminMFA(ctx context.Context, tx *store.Tx, roles []store.Role) []Finding {
 			continue
 		}
 		duties := slices.ContainsFunc(spec.Permissions, func(p access.Permission) bool {
-			return slices.Contains(access.AdminPermissions, p) || slices.Contains(access.SecurityPermissions, p) || p == access.ReadAudit
+			return slices.Contains(access.AdminPermissions, p) || slices.Contains(access.SecurityPermissions, p) || p == access.ReadAudit || p == access.Erase
 		})
 		if !duties && !r.SeeAll {
 			continue

@@ -133,6 +133,7 @@ var routes = []Route{
 	{Method: "PUT", Pattern: "/api/v1/roles/{name}/policy", Auth: true, authed: (*Server).setRolePolicy},
 	{Method: "GET", Pattern: "/api/v1/customers/count", Auth: true, authed: (*Server).countCustomers},
 	{Method: "POST", Pattern: "/api/v1/customers/{id}/reveal", Auth: true, authed: (*Server).revealField},
+	{Method: "POST", Pattern: "/api/v1/customers/{id}/erase", Auth: true, authed: (*Server).eraseCustomer},
 	{Method: "POST", Pattern: "/api/v1/customers/{id}/claim", Auth: true, authed: (*Server).claimCustomer},
 	{Method: "POST", Pattern: "/api/v1/customers/{id}/release", Auth: true, authed: (*Server).releaseCustomer},
 	{Method: "GET", Pattern: "/api/v1/customers/{id}/shares", Auth: true, authed: (*Server).listShares},
