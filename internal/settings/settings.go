@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Def describes one setting.
@@ -62,7 +64,46 @@ const (
 	// approved file can be downloaded for this many hours.
 	ExportApprovalRows  = "export.approval_rows"
 	ExportDownloadHours = "export.download_hours"
+
+	// Backups scheduled inside serve (internal/backup): where to, when
+	// (cron, company time zone; "off" turns a job off), and what to keep.
+	BackupDestinations        = "backup.destinations"
+	BackupFullSchedule        = "backup.full_schedule"
+	BackupIncrementalSchedule = "backup.incremental_schedule"
+	BackupVerifySchedule      = "backup.verify_schedule"
+	BackupKeepDaily           = "backup.keep_daily"
+	BackupKeepWeekly          = "backup.keep_weekly"
+	BackupKeepMonthly         = "backup.keep_monthly"
 )
+
+// cronSpec accepts a five-field cron expression (minute hour day month
+// weekday, or a descriptor such as @daily) or "off".
+func cronSpec(v string) (string, error) {
+	v = strings.Join(strings.Fields(v), " ")
+	if strings.EqualFold(v, "off") {
+		return "off", nil
+	}
+	if _, err := ParseCron(v); err != nil {
+		return "", fmt.Errorf("must be a cron expression such as \"0 2 * * *\" (minute hour day month weekday), or off: %v", err)
+	}
+	return v, nil
+}
+
+// ParseCron parses a five-field cron expression.
+func ParseCron(v string) (cron.Schedule, error) {
+	return cron.ParseStandard(v)
+}
+
+// urls accepts space-separated backup destination URLs (file:/// or s3://).
+func urls(v string) (string, error) {
+	fields := strings.Fields(v)
+	for _, f := range fields {
+		if !strings.HasPrefix(f, "file:///") && !strings.HasPrefix(f, "s3://") {
+			return "", fmt.Errorf("each destination must be a file:///absolute/path or s3://bucket URL")
+		}
+	}
+	return strings.Join(fields, " "), nil
+}
 
 // MinAuditRetentionDays is the shortest retention accepted (China's
 // Cybersecurity Law, art. 21: at least six months).
@@ -195,6 +236,22 @@ var Defs = []Def{
 		Doc: "an export of more rows than this, or with revealed fields, needs a second person's approval (0: every export)"},
 	{Key: ExportDownloadHours, Default: "24", Permission: "manage_policies", Validate: between(1, 720, "hours"),
 		Doc: "how long an approved export can be downloaded"},
+	// Where backups go and how long they are kept are policies: an empty
+	// destination list or a shorter retention weakens recovery.
+	{Key: BackupDestinations, Default: "", Permission: "manage_policies", Validate: urls,
+		Doc: "space-separated destinations that serve's scheduled backups go to, all at once (file:///dir, s3://bucket?region=...); empty: no scheduled backups"},
+	{Key: BackupFullSchedule, Default: "0 3 * * 0", Permission: "manage_policies", Validate: cronSpec,
+		Doc: "when serve takes a full backup (cron, company time zone; off: never); old backups are pruned after it"},
+	{Key: BackupIncrementalSchedule, Default: "0 2 * * *", Permission: "manage_policies", Validate: cronSpec,
+		Doc: "when serve takes an incremental backup (cron, company time zone; off: never)"},
+	{Key: BackupVerifySchedule, Default: "30 4 * * 0", Permission: "manage_policies", Validate: cronSpec,
+		Doc: "when serve verifies the newest backup by restoring it into a scratch database (cron; off: never)"},
+	{Key: BackupKeepDaily, Default: "7", Permission: "manage_policies", Validate: between(1, 3650, "days"),
+		Doc: "daily restore points kept when serve prunes backups"},
+	{Key: BackupKeepWeekly, Default: "4", Permission: "manage_policies", Validate: between(0, 520, "weeks"),
+		Doc: "weekly restore points kept"},
+	{Key: BackupKeepMonthly, Default: "12", Permission: "manage_policies", Validate: between(0, 1200, "months"),
+		Doc: "monthly restore points kept"},
 }
 
 // levelCode is a customer level as stored (normalize.Code: lower case).
@@ -288,6 +345,9 @@ func (v Values) Get(key string) (string, string) {
 	d, _ := Lookup(key)
 	return d.Default, "default"
 }
+
+// Str returns the effective value of key.
+func (v Values) Str(key string) string { s, _ := v.Get(key); return s }
 
 // Bool reads an on/off setting.
 func (v Values) Bool(key string) bool { s, _ := v.Get(key); return s == "on" }

@@ -453,13 +453,20 @@ type Loader struct {
 // committed together, or nothing is.
 func (db *DB) Load(ctx context.Context, fn func(*Loader) error) (err error) {
 	if db.dialect == SQLite {
+		// Foreign keys are checked once at the end. A large page cache
+		// keeps the random inserts into the blind index from reading
+		// pages back from disk over and over (the default cache is 2 MB).
 		if _, err := db.write.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return err
+		}
+		if _, err := db.write.ExecContext(ctx, `PRAGMA cache_size = -524288`); err != nil {
 			return err
 		}
 		defer func() {
 			if _, ferr := db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); ferr != nil && err == nil {
 				err = ferr
 			}
+			_, _ = db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 		}()
 	}
 	err = db.Write(ctx, func(tx *Tx) error {

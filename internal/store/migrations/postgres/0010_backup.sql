@@ -52,3 +52,6 @@ CREATE TABLE erasure_ledger (
     erased_at   BIGINT NOT NULL,
     erased_by   TEXT    NOT NULL
 );
+
+-- Incremental backups read the audit index above a sequence number.
+CREATE INDEX audit_subjects_seq ON audit_subjects(seq);
