@@ -21,7 +21,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/custos/custos/internal/backup"
 	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/keys"
 	"github.com/custos/custos/internal/node"
 	"github.com/custos/custos/internal/web"
 )
@@ -133,7 +135,24 @@ func (a *app) runServe() error {
 	// The stream detectors (alerts only; blocking rules run on the request path).
 	detectorsDone := make(chan struct{})
 	go func() { defer close(detectorsDone); n.Monitor.Run(jobs, 2*time.Second) }()
-	defer func() { stopJobs(); <-jobsDone; <-auditDone; <-detectorsDone }()
+	// Scheduled backups, verification, pruning and the erasure ledger
+	// (settings backup.*), each job once across nodes.
+	backupsDone := make(chan struct{})
+	root, rootErr := keys.OpenLocalFile(a.cfg.RootKeyPath())
+	sched := &backup.Scheduler{DB: n.DB, Root: root, Env: a.env, Log: log}
+	go func() {
+		defer close(backupsDone)
+		if rootErr != nil {
+			log.Error("scheduled backups are off: the root key does not open", "err", rootErr)
+			return
+		}
+		periodically(jobs, time.Minute, func(ctx context.Context) {
+			if err := sched.Tick(ctx); err != nil && ctx.Err() == nil {
+				log.Error("backup schedule", "err", err)
+			}
+		})
+	}()
+	defer func() { stopJobs(); <-jobsDone; <-auditDone; <-detectorsDone; <-backupsDone }()
 	// Alert notifications: from the outbox to the sinks, off the request path.
 	notifyCtx, stopNotify := context.WithCancel(a.ctx)
 	notifyDone := make(chan struct{})

@@ -44,3 +44,37 @@ func (p *progress) done() {
 }
 
 var _ io.Writer = (*progressbar.ProgressBar)(nil)
+
+// byteProgress shows bytes processed on stderr when it is a terminal.
+type byteProgress struct{ bar *progressbar.ProgressBar }
+
+func (a *app) newByteProgress(what string) *byteProgress {
+	if !isTerminal(a.stderr) {
+		return &byteProgress{}
+	}
+	return &byteProgress{bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+func (p *byteProgress) set(n int64) {
+	if p.bar != nil {
+		_ = p.bar.Set64(n)
+	}
+}
+
+func (p *byteProgress) setTotal(n int64) {
+	if p.bar != nil && p.bar.GetMax64() != n {
+		p.bar.ChangeMax64(n)
+	}
+}
+
+func (p *byteProgress) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}

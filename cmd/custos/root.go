@@ -52,7 +52,8 @@ input or CUSTOS_* environment variables.`,
 	root.PersistentFlags().StringVar(&a.cfg.DataDir, "data", a.cfg.DataDir, "data directory (env CUSTOS_DATA)")
 	root.PersistentFlags().StringVar(&a.cfg.DB, "db", a.cfg.DB, "PostgreSQL URL postgres://...; empty: embedded SQLite in the data directory (env CUSTOS_DB)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd(), a.serveCmd(), a.userCmd(), a.tokenCmd(), a.importCmd(), a.exportCmd(), a.demoCmd(), a.versionCmd(), a.roleCmd(), a.configCmd(), a.doctorCmd(), a.grantCmd(), a.auditCmd(), a.alertsCmd())
+	root.AddCommand(a.initCmd(), a.serveCmd(), a.userCmd(), a.tokenCmd(), a.importCmd(), a.exportCmd(), a.demoCmd(), a.versionCmd(), a.roleCmd(), a.configCmd(), a.doctorCmd(), a.grantCmd(), a.auditCmd(), a.alertsCmd(), a.backupCmd(), a.restoreCmd())
+	root.AddCommand(a.privacyCmd())
 	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && cmd != nil && isUsage(err) {
 		return usageError{fmt.Errorf("%v (see %s --help)", err, cmd.CommandPath())}
