@@ -374,3 +374,72 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A backup restores into the other engine, with the same content.
+func TestCrossEngine(t *testing.T) {
+	for _, c := range []struct{ from, into string }{{"sqlite", "postgres"}, {"postgres", "sqlite"}} {
+		t.Run(c.from+" to "+c.into, func(t *testing.T) {
+			s := newSource(t, c.from, 15)
+			d := fileDest(t)
+			s.create(backup.Full, d)
+			s.add(3, 7)
+			s.change(s.ids[:2], s.ids[2:3])
+			want := s.digest()
+			inc := s.create(backup.Incremental, d)
+			dsn := ""
+			if c.into == "postgres" {
+				dsn = pgtest.Shared(t).NewDatabase(t)
+			}
+			dir, r, err := restore(t, s, d, inc.ID, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameDigest(t, "cross-engine restore", want, r.Digest)
+			cfg := config.Default()
+			cfg.DataDir, cfg.DB = dir, dsn
+			n, err := node.Open(s.ctx, cfg, node.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if _, err := n.CRM.GetCustomer(s.ctx, access.Operator("test"), s.ids[5]); err != nil {
+				t.Fatalf("a customer does not open in the restored %s database: %v", c.into, err)
+			}
+			// The restored database backs up again (a new chain: a full backup).
+			d2 := fileDest(t)
+			root, err := keys.OpenLocalFile(cfg.RootKeyPath())
+			must(t, err)
+			if _, err := backup.Create(s.ctx, backup.CreateOptions{DB: n.DB, Root: root, Kind: backup.Incremental, Destinations: []*backup.Destination{d2}}); err == nil || !strings.Contains(err.Error(), "--full") {
+				t.Fatalf("an incremental of a restored database with no backup of its own: %v", err)
+			}
+			if _, err := backup.Create(s.ctx, backup.CreateOptions{DB: n.DB, Root: root, Kind: backup.Full, Destinations: []*backup.Destination{d2}}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A backup without its manifest (an interrupted upload) is listed as
+// incomplete and never chosen as a restore point.
+func TestIncompleteBackupIsNoRestorePoint(t *testing.T) {
+	s := newSource(t, "sqlite", 5)
+	dir := t.TempDir()
+	d, err := backup.OpenDestination(s.ctx, "file://"+dir)
+	must(t, err)
+	want := s.digest()
+	full := s.create(backup.Full, d)
+	s.add(2, 9)
+	inc := s.create(backup.Incremental, d)
+	must(t, os.Remove(filepath.Join(dir, "custos-backups", inc.ID, "manifest.json")))
+	entries, err := backup.List(s.ctx, d, backup.RootKeySource(s.root))
+	must(t, err)
+	if len(entries) != 2 || !entries[0].Complete || entries[1].Complete || entries[1].ID != inc.ID {
+		t.Fatalf("list: %+v", entries)
+	}
+	_, r, err := restore(t, s, d, "", "")
+	must(t, err)
+	if r.ID != full.ID {
+		t.Fatalf("restored %s, want the last complete backup %s", r.ID, full.ID)
+	}
+	sameDigest(t, "restore", want, r.Digest)
+}

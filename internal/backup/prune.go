@@ -18,7 +18,8 @@ type Retention struct {
 // DefaultRetention keeps 7 daily, 4 weekly and 12 monthly restore points.
 var DefaultRetention = Retention{Daily: 7, Weekly: 4, Monthly: 12}
 
-// Validate rejects negative counts and a policy that keeps nothing.
+// Validate rejects negative counts (zero everywhere still keeps the
+// newest backup and its chain).
 func (r Retention) Validate() error {
 	if r.Daily < 0 || r.Weekly < 0 || r.Monthly < 0 {
 		return fmt.Errorf("retention counts must not be negative")
