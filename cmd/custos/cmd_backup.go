@@ -43,6 +43,12 @@ applies the chain in order: see 'custos restore'.`,
 // without starting a node (a backup reads ciphertext only and writes
 // nothing but its own bookkeeping and audit events).
 func (a *app) openBackupSource() (*store.DB, *keys.LocalFile, error) {
+	return a.openBackupSourceWith(true)
+}
+
+// openBackupSourceWith opens the source, applying pending migrations only
+// when migrate is set (`backup hash` reads and writes nothing).
+func (a *app) openBackupSourceWith(migrate bool) (*store.DB, *keys.LocalFile, error) {
 	if err := a.cfg.Validate(); err != nil {
 		return nil, nil, usageError{err}
 	}
@@ -57,9 +63,11 @@ func (a *app) openBackupSource() (*store.DB, *keys.LocalFile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := db.Migrate(a.ctx); err != nil {
-		_ = db.Close()
-		return nil, nil, err
+	if migrate {
+		if err := db.Migrate(a.ctx); err != nil {
+			_ = db.Close()
+			return nil, nil, err
+		}
 	}
 	var n int
 	if err := db.Read(a.ctx, func(tx *store.Tx) error {
@@ -338,21 +346,18 @@ manifest first. Backups left incomplete for more than a day are deleted too.`,
 				return err
 			}
 			defer closeAll(ds)
+			db, _, err := a.openBackupSource()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
 			keyOf, _, _, err := a.keySource(kit, "")
 			if err != nil {
 				return err
 			}
-			entries, err := backup.List(a.ctx, ds[0], keyOf)
+			plan, err := backup.Prune(a.ctx, backup.PruneOptions{From: ds[0], KeyOf: keyOf, Retention: r, DryRun: dryRun, DB: db, Actor: operator().Actor})
 			if err != nil {
 				return err
-			}
-			plan := backup.PlanPrune(entries, r, time.Now())
-			if !dryRun {
-				for _, e := range plan.Remove {
-					if err := backup.Remove(a.ctx, ds[0], e.ID); err != nil {
-						return fmt.Errorf("remove %s: %w", e.ID, err)
-					}
-				}
 			}
 			if asJSON {
 				return json.NewEncoder(a.stdout).Encode(map[string]any{"keep": ids(plan.Keep), "remove": ids(plan.Remove), "dry_run": dryRun})
@@ -442,7 +447,7 @@ all, computed from the ciphertext exactly as manifests are (so a SQLite and a
 PostgreSQL copy of the same data agree). Reads only; writes nothing.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, err := a.openBackupSource()
+			db, _, err := a.openBackupSourceWith(false)
 			if err != nil {
 				return err
 			}
@@ -540,6 +545,9 @@ directory's root key, so 'custos serve --data NEWDIR' starts on it.`,
 				r.ID, strings.Join(r.Chain, " -> "), a.cfg.DataDir, r.Digest.Overall)
 			if r.Erasures > 0 {
 				fmt.Fprintf(a.stdout, "the erasure ledger erased %d customer(s) erased after the backup was taken\n", r.Erasures)
+			}
+			for _, w := range r.Warnings {
+				fmt.Fprintf(a.stderr, "warning: %s\n", w)
 			}
 			fmt.Fprintf(a.stdout, "start it with: custos serve --data %s\n", a.cfg.DataDir)
 			return nil

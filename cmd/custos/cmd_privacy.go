@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/custos/custos/internal/backup"
 	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/keys"
 	"github.com/custos/custos/internal/node"
 )
 
@@ -91,6 +93,19 @@ func (a *app) runPrivacyErase(o eraseOpts) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "erased %s\n", id)
+		// The ledger goes to the backup destinations at once, so that no
+		// restore of an older backup brings the customer back.
+		root, err := keys.OpenLocalFile(a.cfg.RootKeyPath())
+		if err == nil {
+			sched := &backup.Scheduler{DB: n.DB, Root: root, Env: a.env}
+			var published bool
+			if published, err = sched.PublishLedgerNow(a.ctx); err == nil && published {
+				fmt.Fprintln(a.stdout, "the erasure ledger was published to the backup destinations")
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "warning: the erasure ledger was not published to the backup destinations (serve retries every minute): %s\n", oneLine(err.Error()))
+		}
 		return nil
 	})
 }

@@ -443,3 +443,109 @@ func TestIncompleteBackupIsNoRestorePoint(t *testing.T) {
 	}
 	sameDigest(t, "restore", want, r.Digest)
 }
+
+// A full backup that prunes the change log past an incremental's
+// position (here: its clock says it came earlier) makes a later
+// incremental on that one refuse, instead of silently missing changes.
+func TestPrunedChangesAreNeverSilentlyMissing(t *testing.T) {
+	s := newSource(t, "sqlite", 8)
+	d := fileDest(t)
+	t0 := time.Now()
+	at := func(h int) func() time.Time { return func() time.Time { return t0.Add(time.Duration(h) * time.Hour) } }
+	mk := func(kind backup.Kind, now func() time.Time) (backup.Manifest, error) {
+		res, err := backup.Create(s.ctx, backup.CreateOptions{DB: s.n.DB, Root: s.root, Kind: kind, Destinations: []*backup.Destination{d}, Now: now})
+		return res.Manifest, err
+	}
+	if _, err := mk(backup.Full, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	s.change(s.ids[0:1], nil)
+	i1, err := mk(backup.Incremental, at(2))
+	must(t, err)
+	s.change(s.ids[1:2], nil)
+	if _, err := mk(backup.Full, at(1)); err != nil { // an earlier clock, a later snapshot
+		t.Fatal(err)
+	}
+	s.change(s.ids[2:3], nil)
+	_, err = mk(backup.Incremental, at(3))
+	if err == nil || !strings.Contains(err.Error(), "--full") {
+		t.Fatalf("an incremental on %s after the log was pruned past it: %v; want a refusal asking for a full backup", i1.ID, err)
+	}
+}
+
+// A destination shared by two databases with the same backup key (a
+// restored copy that keeps backing up there): a restore must be told which.
+func TestRestoreAsksWhichDatabase(t *testing.T) {
+	s := newSource(t, "sqlite", 3)
+	d := fileDest(t)
+	s.create(backup.Full, d)
+	dir, _, err := restore(t, s, d, "", "")
+	must(t, err)
+	cfg := config.Default()
+	cfg.DataDir = dir
+	n, err := node.Open(s.ctx, cfg, node.Options{})
+	must(t, err)
+	defer n.Close()
+	copyRoot, err := keys.OpenLocalFile(cfg.RootKeyPath())
+	must(t, err)
+	res, err := backup.Create(s.ctx, backup.CreateOptions{DB: n.DB, Root: copyRoot, Kind: backup.Full, Destinations: []*backup.Destination{d}})
+	must(t, err)
+	if _, _, err := restore(t, s, d, "", ""); err == nil || !strings.Contains(err.Error(), "backups of 2 databases") {
+		t.Fatalf("restore without --id from a shared destination: %v", err)
+	}
+	if _, _, err := restore(t, s, d, res.Manifest.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A customer erased after a backup was taken does not come back when that
+// backup is restored: the ledger published at the destination is applied.
+// A ledger that went missing is reported.
+func TestErasureAfterBackupStaysErased(t *testing.T) {
+	s := newSource(t, "sqlite", 6)
+	dir := t.TempDir()
+	d, err := backup.OpenDestination(s.ctx, "file://"+dir)
+	must(t, err)
+	must(t, s.n.DB.Write(s.ctx, func(tx *store.Tx) error {
+		return tx.EraseCustomerRows(s.ctx, store.Erasure{CustomerID: s.ids[0], ErasedAt: time.Now(), ErasedBy: "test"})
+	}))
+	old := s.create(backup.Full, d) // knows one erasure
+	must(t, s.n.DB.Write(s.ctx, func(tx *store.Tx) error {
+		return tx.EraseCustomerRows(s.ctx, store.Erasure{CustomerID: s.ids[1], ErasedAt: time.Now(), ErasedBy: "test"})
+	}))
+	k, err := backup.RootKeySource(s.root)(s.ctx, old.Key)
+	must(t, err)
+	published, err := backup.PublishLedger(s.ctx, backup.PublishLedgerOptions{DB: s.n.DB, Key: k, Destinations: []*backup.Destination{d}, Now: time.Now()})
+	must(t, err)
+	if !published {
+		t.Fatal("the grown ledger was not published")
+	}
+	rdir, r, err := restore(t, s, d, old.ID, "")
+	must(t, err)
+	if r.Erasures != 1 || len(r.Warnings) != 0 {
+		t.Fatalf("restore applied %d erasures with warnings %v; want 1 and none", r.Erasures, r.Warnings)
+	}
+	cfg := config.Default()
+	cfg.DataDir = rdir
+	n, err := node.Open(s.ctx, cfg, node.Options{})
+	must(t, err)
+	defer n.Close()
+	for _, id := range s.ids[:2] {
+		if _, err := n.CRM.GetCustomer(s.ctx, access.Operator("test"), id); err == nil {
+			t.Fatalf("erased customer %s came back", id)
+		}
+	}
+	if _, err := n.CRM.GetCustomer(s.ctx, access.Operator("test"), s.ids[2]); err != nil {
+		t.Fatalf("a customer that was not erased: %v", err)
+	}
+	// Without the ledger object, the restore says so.
+	ledgers, _ := filepath.Glob(filepath.Join(dir, "custos-backups", "ledger", "*.json"))
+	for _, l := range ledgers {
+		must(t, os.Remove(l))
+	}
+	_, r, err = restore(t, s, d, old.ID, "")
+	must(t, err)
+	if len(r.Warnings) == 0 {
+		t.Fatal("no warning for a destination whose ledger is gone")
+	}
+}

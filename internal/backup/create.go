@@ -114,13 +114,7 @@ func create(ctx context.Context, o CreateOptions) (Result, error) {
 	}
 	// Changes are logged from here on (the first backup turns the log on
 	// before its snapshot, so nothing between the two is missed).
-	if err := o.DB.Write(ctx, func(tx *store.Tx) error {
-		v, _, err := tx.BackupState(ctx, "tracking")
-		if err != nil || v != "" {
-			return err
-		}
-		return tx.PutBackupState(ctx, "tracking", "on", now)
-	}); err != nil {
+	if err := o.DB.EnableTracking(ctx, now); err != nil {
 		return Result{}, err
 	}
 
@@ -159,6 +153,19 @@ func create(ctx context.Context, o CreateOptions) (Result, error) {
 			}
 			if base.M.Engine != m.Engine {
 				return fmt.Errorf("backup %s was taken from %s, this database is %s: take a --full backup", base.M.ID, base.M.Engine, m.Engine)
+			}
+			// The change log may have been pruned past the base (by a full
+			// backup that finished meanwhile): read in this snapshot, so
+			// the answer holds for the rows this backup reads.
+			pruned, err := s.BackupState(ctx, "pruned")
+			if err != nil {
+				return err
+			}
+			if pruned != "" {
+				ok, err := store.PositionCovers(base.M.Position, pruned)
+				if err != nil || !ok {
+					return fmt.Errorf("the changes since backup %s are no longer tracked (the change log was pruned after a later full backup): take a --full backup", base.M.ID)
+				}
 			}
 		}
 		sw, err := newStreamWriter(cw)
@@ -319,14 +326,9 @@ func writeTables(ctx context.Context, s *store.Snap, sw *streamWriter, base *sto
 // completed that every destination holds, verified.
 func chooseBase(ctx context.Context, o CreateOptions, k Key) (stored, error) {
 	var runs []store.BackupRun
-	var pruned string
-	var prunedAt time.Time
 	if err := o.DB.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if runs, err = tx.BackupRuns(ctx); err != nil {
-			return err
-		}
-		pruned, prunedAt, err = tx.BackupState(ctx, "pruned")
+		runs, err = tx.BackupRuns(ctx)
 		return err
 	}); err != nil {
 		return stored{}, err
@@ -361,9 +363,6 @@ func chooseBase(ctx context.Context, o CreateOptions, k Key) (stored, error) {
 		}
 		if !ok {
 			continue
-		}
-		if pruned != "" && r.At.Before(prunedAt) && r.ID != pruned {
-			return stored{}, fmt.Errorf("the changes since backup %s are no longer tracked (pruned after full backup %s): take a --full backup", r.ID, pruned)
 		}
 		return first, nil
 	}
@@ -401,17 +400,33 @@ func pruneChanges(ctx context.Context, db *store.DB, now time.Time) error {
 			if !ok {
 				return nil // a destination without a full backup: keep everything
 			}
-			if oldest == nil || r.At.Before(oldest.At) {
+			if oldest == nil {
+				oldest = &r
+				continue
+			}
+			// The prune point is the full backup whose snapshot saw least.
+			if covers, err := store.PositionCovers(oldest.Position, r.Position); err != nil {
+				return nil
+			} else if covers {
 				oldest = &r
 			}
 		}
 		if oldest == nil {
 			return nil
 		}
+		if prev, _, err := tx.BackupState(ctx, "pruned"); err != nil {
+			return err
+		} else if prev != "" {
+			if ahead, err := store.PositionCovers(oldest.Position, prev); err != nil || !ahead {
+				return nil // never move the prune point back
+			}
+		}
 		if _, err := tx.PruneChanges(ctx, oldest.Position); err != nil {
 			return err
 		}
-		return tx.PutBackupState(ctx, "pruned", oldest.ID, oldest.At)
+		// The position itself: an incremental checks its base against it
+		// inside its own snapshot.
+		return tx.PutBackupState(ctx, "pruned", oldest.Position, oldest.At)
 	})
 }
 

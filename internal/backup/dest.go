@@ -383,6 +383,38 @@ func (d *Destination) Get(ctx context.Context, name string) ([]byte, error) {
 	return data, nil
 }
 
+// ErrObjectTooLarge is returned by GetMax for an object above its limit.
+var ErrObjectTooLarge = errors.New("object larger than expected")
+
+// GetMax is Get for objects read before they are authenticated (manifests,
+// ledgers, chunks): it refuses to read more than max bytes, so a hostile
+// destination cannot exhaust memory.
+func (d *Destination) GetMax(ctx context.Context, name string, max int64) ([]byte, error) {
+	if err := checkName(name); err != nil {
+		return nil, d.errorf("get", name, err)
+	}
+	var data []byte
+	err := d.do(ctx, func(ctx context.Context) error {
+		r, err := d.bucket.NewReader(ctx, name, nil)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		data, err = io.ReadAll(io.LimitReader(r, max+1))
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) > max {
+			return ErrObjectTooLarge
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("get", name, err)
+	}
+	return data, nil
+}
+
 // Size returns the size in bytes of the object name.
 func (d *Destination) Size(ctx context.Context, name string) (int64, error) {
 	if err := checkName(name); err != nil {
@@ -556,6 +588,9 @@ func transient(err error) bool {
 	var sm *sizeMismatchError
 	if errors.As(err, &sm) {
 		return true
+	}
+	if errors.Is(err, ErrObjectTooLarge) {
+		return false
 	}
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound, gcerrors.AlreadyExists, gcerrors.InvalidArgument,

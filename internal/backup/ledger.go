@@ -116,7 +116,7 @@ func ReadLedgers(ctx context.Context, d *Destination, k Key) ([]store.Erasure, [
 		if !strings.HasSuffix(name, ".json") {
 			continue
 		}
-		data, err := d.Get(ctx, name)
+		data, err := d.GetMax(ctx, name, maxLedgerSize)
 		if errors.Is(err, ErrObjectMissing) {
 			continue
 		}

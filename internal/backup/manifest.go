@@ -40,6 +40,10 @@ const (
 	root         = ""
 	manifestName = "manifest.json"
 	ledgerDir    = "ledger/"
+
+	// Limits on objects read before they are authenticated.
+	maxManifestSize = 64 << 20
+	maxLedgerSize   = 256 << 20
 )
 
 // KeyInfo names the backup key of a backup and carries it wrapped by the
@@ -148,7 +152,7 @@ var ErrNoBackup = errors.New("no such backup")
 
 // readManifest fetches, authenticates and decodes the manifest of id.
 func readManifest(ctx context.Context, d *Destination, id string, keyOf KeySource) (stored, Key, error) {
-	data, err := d.Get(ctx, objectName(id, manifestName))
+	data, err := d.GetMax(ctx, objectName(id, manifestName), maxManifestSize)
 	if errors.Is(err, ErrObjectMissing) {
 		return stored{}, Key{}, fmt.Errorf("%w: %s has no complete backup %s", ErrNoBackup, d, id)
 	}

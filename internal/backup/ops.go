@@ -37,6 +37,16 @@ type Digest struct {
 func ComputeDigest(ctx context.Context, db *store.DB) (Digest, error) {
 	var d Digest
 	err := db.Snapshot(ctx, func(s *store.Snap) error {
+		var err error
+		d, err = digestOf(ctx, s)
+		return err
+	})
+	return d, err
+}
+
+func digestOf(ctx context.Context, s *store.Snap) (Digest, error) {
+	var d Digest
+	err := func() error {
 		for _, t := range s.Tables() {
 			h := newTableHash("row", t.Name, t.Columns)
 			var n int64
@@ -49,7 +59,7 @@ func ComputeDigest(ctx context.Context, db *store.DB) (Digest, error) {
 			d.Tables = append(d.Tables, TableDigest{Name: t.Name, Rows: n, Hash: h.hex()})
 		}
 		return nil
-	})
+	}()
 	sort.Slice(d.Tables, func(i, j int) bool { return d.Tables[i].Name < d.Tables[j].Name })
 	sum := sha256.New()
 	for _, t := range d.Tables {
@@ -87,6 +97,9 @@ type Restored struct {
 	// the time of the backup.
 	Digest   Digest `json:"-"`
 	Erasures int    `json:"erasures_applied"`
+	// Warnings say what the restore could not vouch for (an erasure
+	// ledger that does not verify, or is older than the backups).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Restore restores a backup (and the chain it needs) into a new data
@@ -105,15 +118,21 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 		return Restored{}, err
 	}
 	target := chain.Target()
-	ledger, _, err := ReadLedgers(ctx, o.From, chain.keys[len(chain.keys)-1])
+	ledger, skipped, err := ReadLedgers(ctx, o.From, chain.keys[len(chain.keys)-1])
 	if err != nil {
 		return Restored{}, err
+	}
+	res := Restored{Chain: chain.IDs(), ID: target.ID}
+	for _, name := range skipped {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("erasure ledger %s does not verify with this backup key and was not applied", name))
+	}
+	if len(ledger) < target.Erasures {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the erasure ledgers at %s list %d erasures, fewer than the %d the backup itself knew: a ledger may have been removed or rolled back", o.From, len(ledger), target.Erasures))
 	}
 	created, err := prepareDir(o.DataDir)
 	if err != nil {
 		return Restored{}, err
 	}
-	res := Restored{Chain: chain.IDs(), ID: target.ID}
 	fail := func(db *store.DB, err error) (Restored, error) {
 		if db != nil {
 			if o.DSN != "" {
@@ -124,9 +143,9 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 		if created {
 			_ = os.RemoveAll(o.DataDir)
 		} else {
-			_ = os.Remove(filepath.Join(o.DataDir, "custos.db"))
-			_ = os.Remove(filepath.Join(o.DataDir, "custos.db-wal"))
-			_ = os.Remove(filepath.Join(o.DataDir, "custos.db-shm"))
+			for _, f := range []string{"custos.db", "custos.db-wal", "custos.db-shm", "root.key"} {
+				_ = os.Remove(filepath.Join(o.DataDir, f))
+			}
 		}
 		return Restored{}, err
 	}
@@ -152,19 +171,11 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 			return fail(nil, fmt.Errorf("the database %s is not empty (%d tables): restore into a new, empty database", db.Location, len(tables)))
 		}
 	}
-	if err := Apply(ctx, o.From, chain, db, ApplyOptions{Progress: o.Progress}); err != nil {
+	applied, err := Apply(ctx, o.From, chain, db, ApplyOptions{Progress: o.Progress, Digest: true, Erasures: ledger})
+	if err != nil {
 		return fail(db, err)
 	}
-	if res.Digest, err = ComputeDigest(ctx, db); err != nil {
-		return fail(db, err)
-	}
-	if err := db.Write(ctx, func(tx *store.Tx) error {
-		n, err := tx.ApplyErasures(ctx, ledger)
-		res.Erasures = n
-		return err
-	}); err != nil {
-		return fail(db, err)
-	}
+	res.Digest, res.Erasures = applied.Digest, applied.Erased
 	if len(o.RootKeyFile) > 0 {
 		if err := os.WriteFile(filepath.Join(o.DataDir, "root.key"), o.RootKeyFile, 0o600); err != nil {
 			return fail(db, fmt.Errorf("install the root key: %w", err))
@@ -175,7 +186,7 @@ func Restore(ctx context.Context, o RestoreOptions) (Restored, error) {
 		actor = "system"
 	}
 	if err := audit.RecordAlone(ctx, db, o.Now(), audit.Event{Actor: actor, Action: "backup.restore", ObjectType: "backup", ObjectID: target.ID,
-		Outcome: audit.OK, Details: map[string]any{"chain": res.Chain, "from": o.From.String(), "erasures_applied": res.Erasures, "digest": res.Digest.Overall}}); err != nil {
+		Outcome: audit.OK, Details: map[string]any{"chain": res.Chain, "from": o.From.String(), "erasures_applied": res.Erasures, "digest": res.Digest.Overall, "warnings": res.Warnings}}); err != nil {
 		return fail(db, err)
 	}
 	if err := db.Close(); err != nil {
@@ -272,7 +283,8 @@ func verify(ctx context.Context, o VerifyOptions) (Verified, error) {
 		return v, err
 	}
 	defer db.Close()
-	return v, Apply(ctx, o.From, chain, db, ApplyOptions{})
+	_, err = Apply(ctx, o.From, chain, db, ApplyOptions{})
+	return v, err
 }
 
 // RootKeySource opens backup keys with the root key.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/custos/custos/internal/audit"
+	"github.com/custos/custos/internal/store"
 )
 
 // Retention says which restore points to keep: the newest backup of each
@@ -127,4 +130,58 @@ func Remove(ctx context.Context, d *Destination, id string) error {
 		}
 	}
 	return nil
+}
+
+// PruneOptions is what Prune needs.
+type PruneOptions struct {
+	From      *Destination
+	KeyOf     KeySource
+	Retention Retention
+	DryRun    bool
+	DB        *store.DB // the live database: the prune is an audit event there
+	Actor     string
+	Now       func() time.Time
+}
+
+// Prune removes the backups the retention policy no longer keeps and
+// records what it removed (backup.prune).
+func Prune(ctx context.Context, o PruneOptions) (PrunePlan, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := o.Retention.Validate(); err != nil {
+		return PrunePlan{}, err
+	}
+	entries, err := List(ctx, o.From, o.KeyOf)
+	if err != nil {
+		return PrunePlan{}, err
+	}
+	plan := PlanPrune(entries, o.Retention, o.Now())
+	if o.DryRun || len(plan.Remove) == 0 {
+		return plan, nil
+	}
+	var removed []string
+	var rerr error
+	for _, e := range plan.Remove {
+		if rerr = Remove(ctx, o.From, e.ID); rerr != nil {
+			rerr = fmt.Errorf("remove %s: %w", e.ID, rerr)
+			break
+		}
+		removed = append(removed, e.ID)
+	}
+	if o.DB != nil {
+		actor := o.Actor
+		if actor == "" {
+			actor = "system"
+		}
+		ev := audit.Event{Actor: actor, Action: "backup.prune", ObjectType: "backup", ObjectID: o.From.String(), Outcome: audit.OK,
+			Details: map[string]any{"removed": removed, "kept": len(plan.Keep), "retention": o.Retention}}
+		if rerr != nil {
+			ev.Outcome, ev.Reason = audit.Failed, oneLine(rerr.Error())
+		}
+		if err := audit.RecordAlone(context.WithoutCancel(ctx), o.DB, o.Now(), ev); err != nil && rerr == nil {
+			rerr = err
+		}
+	}
+	return plan, rerr
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/custos/custos/internal/store"
@@ -44,11 +46,24 @@ func Select(ctx context.Context, d *Destination, keyOf KeySource, id string, at 
 		return "", err
 	}
 	best := ""
+	instances := map[string]string{} // instance -> its newest backup
 	for _, e := range entries {
-		if !e.Complete || (!at.IsZero() && e.CreatedAt.After(at)) {
+		if !e.Complete {
+			continue
+		}
+		instances[e.Instance] = e.ID
+		if !at.IsZero() && e.CreatedAt.After(at) {
 			continue
 		}
 		best = e.ID
+	}
+	if len(instances) > 1 {
+		var newest []string
+		for _, id := range instances {
+			newest = append(newest, id)
+		}
+		sort.Strings(newest)
+		return "", fmt.Errorf("%s holds the backups of %d databases (newest: %s): say which with --id", d, len(instances), strings.Join(newest, ", "))
 	}
 	if best == "" {
 		if !at.IsZero() {
@@ -136,16 +151,28 @@ func ResolveChain(ctx context.Context, d *Destination, keyOf KeySource, id strin
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
 	Progress func(done, total int64) // stored bytes read so far, of the chain's total
+	// Digest computes the restored content's digest (before erasures).
+	Digest bool
+	// Erasures are applied after the check, in the same transaction.
+	Erasures []store.Erasure
+}
+
+// Applied is what Apply did.
+type Applied struct {
+	Digest Digest
+	Erased int
 }
 
 // Apply restores a chain into db, a database that was just created (no
 // migrations applied yet): it migrates it to the backup's schema, loads
-// every backup of the chain in one transaction, checks the result against
-// the target backup's manifest, then migrates to the current schema. A
-// failure leaves nothing committed.
-func Apply(ctx context.Context, d *Destination, c Chain, db *store.DB, o ApplyOptions) error {
+// every backup of the chain, checks the result against the target
+// backup's manifest and applies the erasure ledger, all in one
+// transaction, then migrates to the current schema. A failure leaves
+// nothing committed.
+func Apply(ctx context.Context, d *Destination, c Chain, db *store.DB, o ApplyOptions) (Applied, error) {
+	var out Applied
 	if err := db.MigrateTo(ctx, c.Links[0].M.SchemaVersion); err != nil {
-		return err
+		return out, err
 	}
 	var total, done int64
 	for _, l := range c.Links {
@@ -156,7 +183,7 @@ func Apply(ctx context.Context, d *Destination, c Chain, db *store.DB, o ApplyOp
 	err := db.Load(ctx, func(l *store.Loader) error {
 		for i, link := range c.Links {
 			fetch := func(ctx context.Context, name string) ([]byte, error) {
-				b, err := d.Get(ctx, objectName(link.M.ID, name))
+				b, err := d.GetMax(ctx, objectName(link.M.ID, name), int64(link.M.ChunkSize)+chunkOverhead)
 				if err == nil {
 					done += int64(len(b))
 					if o.Progress != nil {
@@ -179,15 +206,31 @@ func Apply(ctx context.Context, d *Destination, c Chain, db *store.DB, o ApplyOp
 				return fmt.Errorf("backup %s: %w", link.M.ID, err)
 			}
 		}
+		if _, err := l.ApplyErasures(ctx, nil); err != nil { // fills in self references
+			return err
+		}
+		snap := l.Snapshot()
+		if err := check.verify(ctx, snap); err != nil {
+			return err
+		}
+		if o.Digest {
+			var err error
+			if out.Digest, err = digestOf(ctx, snap); err != nil {
+				return err
+			}
+		}
+		if len(o.Erasures) > 0 {
+			var err error
+			if out.Erased, err = l.ApplyErasures(ctx, o.Erasures); err != nil {
+				return fmt.Errorf("apply the erasure ledger: %w", err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return out, err
 	}
-	if err := check.verify(ctx, db); err != nil {
-		return err
-	}
-	return db.Migrate(ctx)
+	return out, db.Migrate(ctx)
 }
 
 // applyStream loads one backup's stream.
@@ -201,6 +244,7 @@ func applyStream(ctx context.Context, l *store.Loader, r io.Reader, ck *checker)
 	var names []string
 	var batch [][]any
 	var h *tableHash
+	var info store.TableInfo
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -223,16 +267,24 @@ func applyStream(ctx context.Context, l *store.Loader, r io.Reader, ck *checker)
 			width = len(sec.Columns)
 			names = names[:0]
 			for _, c := range sec.Columns {
+				if slices.Contains(names, c.Name) {
+					return fmt.Errorf("%w: column %s of %s named twice", errStream, c.Name, sec.Table)
+				}
 				names = append(names, c.Name)
 			}
+			t, err := l.Table(sec.Table)
+			if err != nil {
+				return err
+			}
+			if sec.Kind == sectionDeletes && !slices.Equal(names, t.Key) {
+				return fmt.Errorf("%w: the deletions of %s are not keyed by %v", errStream, sec.Table, t.Key)
+			}
+			info = t
 			label := "row"
 			if sec.Kind == sectionDeletes {
 				label = "key"
 			}
 			h = newTableHash(label, sec.Table, sec.Columns)
-			if _, err := l.Table(sec.Table); err != nil {
-				return err
-			}
 		case 'C':
 			if width == 0 {
 				return fmt.Errorf("%w: clear outside a section", errStream)
@@ -262,7 +314,7 @@ func applyStream(ctx context.Context, l *store.Loader, r io.Reader, ck *checker)
 				continue
 			}
 			if ck != nil {
-				ck.upserted(sec, vals)
+				ck.upserted(sec.Table, keyOf(info, sec.Columns, vals))
 			}
 			batch = append(batch, vals)
 			if len(batch) >= 512 {
@@ -271,6 +323,9 @@ func applyStream(ctx context.Context, l *store.Loader, r io.Reader, ck *checker)
 				}
 			}
 		case 'E':
+			if width == 0 {
+				return fmt.Errorf("%w: a section end outside a section", errStream)
+			}
 			if err := flush(); err != nil {
 				return err
 			}
@@ -296,16 +351,15 @@ func applyStream(ctx context.Context, l *store.Loader, r io.Reader, ck *checker)
 // rows and deletions this backup carried, read back from the restored
 // database.
 type checker struct {
-	m       Manifest
-	hashes  map[string]string // section hashes seen in the stream
-	dels    map[string]string
-	keys    map[string][][]any // upserted keys per table (incremental)
-	gone    map[string][][]any // deleted keys per table
-	columns map[string][]store.Column
+	m      Manifest
+	hashes map[string]string // section hashes seen in the stream
+	dels   map[string]string
+	keys   map[string][][]any // upserted keys per table (incremental; keys only, never whole rows)
+	gone   map[string][][]any // deleted keys per table
 }
 
 func newChecker(m Manifest) *checker {
-	return &checker{m: m, hashes: map[string]string{}, dels: map[string]string{}, keys: map[string][][]any{}, gone: map[string][][]any{}, columns: map[string][]store.Column{}}
+	return &checker{m: m, hashes: map[string]string{}, dels: map[string]string{}, keys: map[string][][]any{}, gone: map[string][][]any{}}
 }
 
 func (c *checker) sectionHash(sec section, h string) {
@@ -314,14 +368,13 @@ func (c *checker) sectionHash(sec section, h string) {
 		return
 	}
 	c.hashes[sec.Table] = h
-	c.columns[sec.Table] = sec.Columns
 }
 
-func (c *checker) upserted(sec section, vals []any) {
+func (c *checker) upserted(table string, key []any) {
 	if c.m.Kind == Full {
 		return
 	}
-	c.keys[sec.Table] = append(c.keys[sec.Table], vals)
+	c.keys[table] = append(c.keys[table], key)
 }
 
 func (c *checker) deleted(table string, key []any) { c.gone[table] = append(c.gone[table], key) }
@@ -330,13 +383,13 @@ func (c *checker) deleted(table string, key []any) { c.gone[table] = append(c.go
 // backup's manifest.
 var ErrMismatch = errors.New("the restored data does not match the backup's manifest")
 
-func (c *checker) verify(ctx context.Context, db *store.DB) error {
+func (c *checker) verify(ctx context.Context, s *store.Snap) error {
 	names := make([]string, 0, len(c.m.Tables))
 	for n := range c.m.Tables {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return db.Snapshot(ctx, func(s *store.Snap) error {
+	return func() error {
 		tables := map[string]store.TableInfo{}
 		for _, t := range s.Tables() {
 			tables[t.Name] = t
@@ -368,8 +421,7 @@ func (c *checker) verify(ctx context.Context, db *store.DB) error {
 					return err
 				}
 			} else {
-				for _, vals := range c.keys[name] {
-					key := keyOf(t, c.columns[name], vals)
+				for _, key := range c.keys[name] {
 					row, found, err := s.Lookup(ctx, t, key)
 					if err != nil {
 						return err
@@ -394,7 +446,7 @@ func (c *checker) verify(ctx context.Context, db *store.DB) error {
 			}
 		}
 		return nil
-	})
+	}()
 }
 
 // keyOf picks a table's key values out of a row laid out as cols.
@@ -419,3 +471,6 @@ func short(h string) string {
 	}
 	return h
 }
+
+// chunkOverhead bounds what sealing adds to a chunk (the GCM tag).
+const chunkOverhead = 1024

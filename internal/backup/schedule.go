@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/keys"
 	"github.com/custos/custos/internal/settings"
 	"github.com/custos/custos/internal/store"
@@ -42,8 +43,18 @@ var jobs = []job{
 	{"verify", settings.BackupVerifySchedule},
 }
 
-// Tick runs what is due. serve calls it every minute.
-func (s *Scheduler) Tick(ctx context.Context) error {
+// Tick runs what is due. serve calls it every minute. A panic is
+// reported as an error: the schedule must not take the server down.
+func (s *Scheduler) Tick(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("backup schedule: panic: %v", p)
+		}
+	}()
+	return s.tick(ctx)
+}
+
+func (s *Scheduler) tick(ctx context.Context) error {
 	now := s.now()
 	vals, err := s.values(ctx)
 	if err != nil {
@@ -73,6 +84,17 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	dests, err := s.open(ctx, urls)
 	if err != nil {
+		// The slots are claimed: on record, so the monitor alerts.
+		for _, j := range []string{"full", "incremental", "verify"} {
+			if _, ok := due[j]; ok {
+				action := "backup.create"
+				if j == "verify" {
+					action = "backup.verify"
+				}
+				_ = audit.RecordAlone(context.WithoutCancel(ctx), s.DB, now, audit.Event{Actor: "system", Action: action, ObjectType: "backup",
+					Outcome: audit.Failed, Reason: oneLine(err.Error()), Details: map[string]any{"scheduled": j}})
+			}
+		}
 		return err
 	}
 	defer closeAll(dests)
@@ -206,15 +228,9 @@ func (s *Scheduler) backup(ctx context.Context, kind Kind, dests []*Destination)
 func (s *Scheduler) prune(ctx context.Context, dests []*Destination, vals settings.Values) error {
 	r := Retention{Daily: vals.Int(settings.BackupKeepDaily), Weekly: vals.Int(settings.BackupKeepWeekly), Monthly: vals.Int(settings.BackupKeepMonthly)}
 	for _, d := range dests {
-		entries, err := List(ctx, d, RootKeySource(s.Root))
+		plan, err := Prune(ctx, PruneOptions{From: d, KeyOf: RootKeySource(s.Root), Retention: r, DB: s.DB, Actor: "system", Now: s.Now})
 		if err != nil {
-			return err
-		}
-		plan := PlanPrune(entries, r, s.now())
-		for _, e := range plan.Remove {
-			if err := Remove(ctx, d, e.ID); err != nil {
-				return fmt.Errorf("prune %s at %s: %w", e.ID, d, err)
-			}
+			return fmt.Errorf("prune %s: %w", d, err)
 		}
 		if len(plan.Remove) > 0 {
 			s.log().Info("pruned backups", "destination", d.String(), "removed", len(plan.Remove), "kept", len(plan.Keep))
@@ -256,4 +272,19 @@ func (s *Scheduler) publishLedger(ctx context.Context, urls []string, now time.T
 	defer closeAll(dests)
 	_, err = PublishLedger(ctx, PublishLedgerOptions{DB: s.DB, Key: k, Destinations: dests, Now: now, Force: true})
 	return err
+}
+
+// PublishLedgerNow publishes the erasure ledger to the configured
+// destinations (backup.destinations) if it changed since it was last
+// published. `custos privacy erase` calls it right after an erasure.
+func (s *Scheduler) PublishLedgerNow(ctx context.Context) (bool, error) {
+	vals, err := s.values(ctx)
+	if err != nil {
+		return false, err
+	}
+	urls := strings.Fields(vals.Str(settings.BackupDestinations))
+	if len(urls) == 0 {
+		return false, nil
+	}
+	return true, s.publishLedger(ctx, urls, s.now())
 }

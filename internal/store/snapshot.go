@@ -345,6 +345,91 @@ func (s *Snap) Lookup(ctx context.Context, t TableInfo, key []any) ([]any, bool,
 	return out, out != nil, err
 }
 
+// BackupState reads a backup_state value inside the snapshot.
+func (s *Snap) BackupState(ctx context.Context, key string) (string, error) {
+	v, _, err := s.tx.BackupState(ctx, key)
+	return v, err
+}
+
+// PositionCovers reports whether a snapshot at position a saw every
+// change that a snapshot at position b saw (so the change log pruned up
+// to b lacks nothing a backup based on a needs). On PostgreSQL it answers
+// conservatively: yes when every transaction b saw had ended before a.
+func PositionCovers(a, b string) (bool, error) {
+	if a == b {
+		return true, nil
+	}
+	ka, va, _ := strings.Cut(a, ":")
+	kb, vb, _ := strings.Cut(b, ":")
+	if ka != kb {
+		return false, fmt.Errorf("store: positions %q and %q are of different engines", a, b)
+	}
+	switch ka {
+	case "seq":
+		na, err1 := strconv.ParseInt(va, 10, 64)
+		nb, err2 := strconv.ParseInt(vb, 10, 64)
+		if err1 != nil || err2 != nil {
+			return false, fmt.Errorf("store: bad positions %q, %q", a, b)
+		}
+		return na >= nb, nil
+	case "pg":
+		// xmin:xmax:xip,... — every xid b saw is below b's xmax; a saw
+		// every xid below its xmin.
+		pa, pb := strings.Split(va, ":"), strings.Split(vb, ":")
+		if len(pa) != 3 || len(pb) != 3 {
+			return false, fmt.Errorf("store: bad positions %q, %q", a, b)
+		}
+		xminA, err1 := strconv.ParseUint(pa[0], 10, 64)
+		xmaxB, err2 := strconv.ParseUint(pb[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return false, fmt.Errorf("store: bad positions %q, %q", a, b)
+		}
+		return xmaxB <= xminA, nil
+	}
+	return false, fmt.Errorf("store: unknown position %q", a)
+}
+
+// EnableTracking turns the change log on (the first backup does, before
+// its snapshot). On PostgreSQL it then waits for every transaction that
+// began before the switch to end: such a transaction wrote without
+// logging, and a snapshot taken before it commits would miss its rows
+// while no later incremental would see them either.
+func (db *DB) EnableTracking(ctx context.Context, now time.Time) error {
+	on := false
+	if err := db.Write(ctx, func(tx *Tx) error {
+		v, _, err := tx.BackupState(ctx, "tracking")
+		if err != nil || v != "" {
+			on = v != ""
+			return err
+		}
+		return tx.PutBackupState(ctx, "tracking", "on", now)
+	}); err != nil || on || db.dialect != Postgres {
+		return err
+	}
+	var xmax string
+	if err := db.write.QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text`).Scan(&xmax); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var done bool
+		if err := db.write.QueryRowContext(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot()) >= CAST($1 AS xid8)`, xmax).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("store: a transaction that began before backups were switched on is still running after 2 minutes; try again when it has ended")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // --- backup bookkeeping ---
 
 // BackupState reads a backup_state value ("" when absent).
@@ -569,6 +654,27 @@ func (db *DB) Load(ctx context.Context, fn func(*Loader) error) (err error) {
 	})
 }
 
+// Snapshot reads what the load wrote so far, in the loading transaction
+// (to check it against the manifest before anything commits).
+func (l *Loader) Snapshot() *Snap {
+	tables := make([]TableInfo, 0, len(l.tables))
+	for _, e := range Catalog {
+		if t, ok := l.tables[e.Name]; ok {
+			tables = append(tables, t)
+		}
+	}
+	return &Snap{tx: l.tx, tables: tables}
+}
+
+// ApplyErasures applies an erasure ledger in the loading transaction, so
+// a restore never commits a customer that the ledger says was erased.
+func (l *Loader) ApplyErasures(ctx context.Context, list []Erasure) (int, error) {
+	if err := l.fillParents(ctx); err != nil {
+		return 0, err
+	}
+	return l.tx.ApplyErasures(ctx, list)
+}
+
 // Table returns the loading database's description of a table.
 func (l *Loader) Table(name string) (TableInfo, error) {
 	t, ok := l.tables[name]
@@ -645,11 +751,9 @@ func (l *Loader) Upsert(ctx context.Context, table string, cols []string, rows [
 	}
 	keyPos := make([]int, len(t.Key))
 	for i, k := range t.Key {
-		keyPos[i] = -1
-		for j, c := range cols {
-			if c == k {
-				keyPos[i] = j
-			}
+		keyPos[i] = slices.Index(cols, k)
+		if keyPos[i] < 0 {
+			return fmt.Errorf("store: the backup's rows of %s lack key column %s", table, k)
 		}
 	}
 	var set []string
@@ -663,8 +767,15 @@ func (l *Loader) Upsert(ctx context.Context, table string, cols []string, rows [
 		conflict = " ON CONFLICT (" + strings.Join(quoteAll(t.Key), ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
 	}
 	overriding := ""
-	if l.tx.dialect == Postgres && t.Mode == Appended && t.SeqColumn == "id" {
+	if l.tx.dialect == Postgres && t.Identity {
 		overriding = " OVERRIDING SYSTEM VALUE"
+	}
+	seen := map[string]bool{}
+	for _, c := range cols {
+		if seen[c] {
+			return fmt.Errorf("store: the backup names column %s of %s twice", c, table)
+		}
+		seen[c] = true
 	}
 	row := "(" + placeholders(len(cols)) + ")"
 	per := max(1, 900/len(cols))
