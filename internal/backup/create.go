@@ -175,8 +175,14 @@ func create(ctx context.Context, o CreateOptions) (Result, error) {
 		if err := writeTables(ctx, s, sw, base, m.Tables, progress); err != nil {
 			return err
 		}
-		if st, ok := m.Tables["erasure_ledger"]; ok {
-			m.Erasures = int(st.Total)
+		for _, t := range s.Tables() {
+			if t.Name == "erasure_ledger" { // small: counted for every kind
+				n, err := s.Count(ctx, t)
+				if err != nil {
+					return err
+				}
+				m.Erasures = int(n)
+			}
 		}
 		return sw.close()
 	})

@@ -82,21 +82,8 @@ func PublishLedger(ctx context.Context, o PublishLedgerOptions) (bool, error) {
 		return false, err
 	}
 	if !o.Force {
-		var published string
-		var n int
-		if err := o.DB.Read(ctx, func(tx *store.Tx) error {
-			var err error
-			if published, _, err = tx.BackupState(ctx, "ledger"); err != nil {
-				return err
-			}
-			list, err := tx.ErasureLedger(ctx)
-			n = len(list)
-			return err
-		}); err != nil {
+		if grew, err := ledgerGrew(ctx, o.DB); err != nil || !grew {
 			return false, err
-		}
-		if published == fmt.Sprint(n) {
-			return false, nil
 		}
 	}
 	return true, publishLedger(ctx, o.DB, o.Destinations, o.Key, instance, o.Now)
@@ -146,4 +133,27 @@ func ReadLedgers(ctx context.Context, d *Destination, k Key) ([]store.Erasure, [
 		out = append(out, e)
 	}
 	return out, skipped, nil
+}
+
+// ledgerGrew reports whether the erasure ledger has entries that were not
+// published yet (it only ever grows).
+func ledgerGrew(ctx context.Context, db *store.DB) (bool, error) {
+	var published string
+	var n int
+	err := db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		if published, _, err = tx.BackupState(ctx, "ledger"); err != nil {
+			return err
+		}
+		list, err := tx.ErasureLedger(ctx)
+		n = len(list)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if published == "" {
+		return n > 0, nil
+	}
+	return published != fmt.Sprint(n), nil
 }

@@ -240,6 +240,10 @@ func (s *Scheduler) prune(ctx context.Context, dests []*Destination, vals settin
 }
 
 func (s *Scheduler) publishLedger(ctx context.Context, urls []string, now time.Time) error {
+	// Cheap check first: open destinations only when the ledger grew.
+	if grew, err := ledgerGrew(ctx, s.DB); err != nil || !grew {
+		return err
+	}
 	raw, _, err := keys.BackupKey(ctx, s.DB, s.Root, now)
 	if err != nil {
 		return err
@@ -247,23 +251,6 @@ func (s *Scheduler) publishLedger(ctx context.Context, urls []string, now time.T
 	k, err := KeyFromBytes(raw)
 	if err != nil {
 		return err
-	}
-	// Cheap check first: open destinations only when the ledger grew.
-	var published string
-	var n int
-	if err := s.DB.Read(ctx, func(tx *store.Tx) error {
-		var err error
-		if published, _, err = tx.BackupState(ctx, "ledger"); err != nil {
-			return err
-		}
-		list, err := tx.ErasureLedger(ctx)
-		n = len(list)
-		return err
-	}); err != nil {
-		return err
-	}
-	if published == strconv.Itoa(n) || (published == "" && n == 0) {
-		return nil
 	}
 	dests, err := s.open(ctx, urls)
 	if err != nil {
