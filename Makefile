@@ -43,6 +43,7 @@ unit:
 # Benchmarks: encrypted vs no-op sealer, in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/crm/
+	$(GO) test -run '^$$' -bench Backup -benchtime 3x -timeout 30m ./internal/backup/
 
 # A short fuzzing pass over every fuzz target (not part of make test).
 fuzz:
