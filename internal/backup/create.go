@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/custos/custos/internal/audit"
@@ -224,6 +225,7 @@ func writeTables(ctx context.Context, s *store.Snap, sw *streamWriter, base *sto
 		return err
 	}
 	tables := s.Tables()
+	deleted := map[string][][]any{} // keys deleted since the base, by table
 	for _, t := range tables {
 		st := TableStat{Mode: t.Mode.String()}
 		// Row counts cost a scan of every table: full backups record
@@ -265,7 +267,13 @@ func writeTables(ctx context.Context, s *store.Snap, sw *streamWriter, base *sto
 				return err
 			}
 		default:
-			if err := s.Changed(ctx, t, base.M.Position, row); err != nil {
+			if err := s.Changes(ctx, t, base.M.Position, func(vals, key []any) error {
+				if vals == nil {
+					deleted[t.Name] = append(deleted[t.Name], slices.Clone(key))
+					return nil
+				}
+				return row(vals)
+			}); err != nil {
 				return err
 			}
 		}
@@ -303,14 +311,14 @@ func writeTables(ctx context.Context, s *store.Snap, sw *streamWriter, base *sto
 				return err
 			}
 			h := newTableHash("key", t.Name, keyColumns(t))
-			if err := s.Deleted(ctx, t, base.M.Position, func(key []any) error {
+			for _, key := range deleted[t.Name] {
 				st.Deleted++
 				if err := h.add(key); err != nil {
 					return err
 				}
-				return sw.record(key)
-			}); err != nil {
-				return err
+				if err := sw.record(key); err != nil {
+					return err
+				}
 			}
 			if err := sw.end(); err != nil {
 				return err

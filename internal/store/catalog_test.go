@@ -80,14 +80,12 @@ func TestChangeTracking(t *testing.T) {
 					}
 				}
 				ki, vi := settings.Column("key"), settings.Column("value")
-				if err := s.Changed(ctx, settings, pos, func(row []any) error {
-					changed = append(changed, row[ki].(string)+"="+row[vi].(string))
-					return nil
-				}); err != nil {
-					return err
-				}
-				return s.Deleted(ctx, settings, pos, func(key []any) error {
-					deleted = append(deleted, key[0].(string))
+				return s.Changes(ctx, settings, pos, func(row, key []any) error {
+					if row == nil {
+						deleted = append(deleted, key[0].(string))
+					} else {
+						changed = append(changed, row[ki].(string)+"="+row[vi].(string))
+					}
 					return nil
 				})
 			}); err != nil {

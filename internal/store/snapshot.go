@@ -235,43 +235,52 @@ func keyMatch(d Dialect, t TableInfo) string {
 	return strings.Join(conds, " AND ")
 }
 
-// Changed reads the current rows of t whose key changed after position.
-func (s *Snap) Changed(ctx context.Context, t TableInfo, position string, fn func(row []any) error) error {
+// Changes reads the keys of t that changed after position: fn gets the
+// current row of a key that has one, or (row nil) the key's values of one
+// that was deleted. One pass: each changed key is looked up once.
+func (s *Snap) Changes(ctx context.Context, t TableInfo, position string, fn func(row, deleted []any) error) error {
 	keys, args, err := s.changedSince(t, position)
 	if err != nil {
 		return err
 	}
-	q := `SELECT ` + selectList(t, "r.") + ` FROM (` + keys + `) c JOIN ` + quoteIdent(t.Name) + ` r ON ` + keyMatch(s.tx.dialect, t)
+	q := `SELECT c.key, ` + selectList(t, "r.") + ` FROM (` + keys + `) c LEFT JOIN ` + quoteIdent(t.Name) + ` r ON ` + keyMatch(s.tx.dialect, t)
 	rows, err := s.tx.query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: changes of %s: %w", t.Name, err)
 	}
-	return scanRows(rows, t, fn)
-}
-
-// Deleted reads the keys of t that changed after position and have no row
-// any more, as typed values in key order.
-func (s *Snap) Deleted(ctx context.Context, t TableInfo, position string, fn func(key []any) error) error {
-	keys, args, err := s.changedSince(t, position)
-	if err != nil {
-		return err
-	}
-	q := `SELECT c.key FROM (` + keys + `) c WHERE NOT EXISTS (SELECT 1 FROM ` + quoteIdent(t.Name) + ` r WHERE ` + keyMatch(s.tx.dialect, t) + `)`
-	rows, err := s.tx.query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("store: deletions of %s: %w", t.Name, err)
-	}
 	defer rows.Close()
+	raw := make([]any, 1+len(t.Columns))
+	ptrs := make([]any, len(raw))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	vals := make([]any, len(t.Columns))
 	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
-			return err
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("store: changes of %s: %w", t.Name, err)
 		}
-		key, err := decodeKey(t, raw)
-		if err != nil {
-			return err
+		if raw[1+t.KeyIndex[0]] == nil { // no row: the key was deleted
+			k, _ := raw[0].(string)
+			if b, ok := raw[0].([]byte); ok {
+				k = string(b)
+			}
+			key, err := decodeKey(t, k)
+			if err != nil {
+				return err
+			}
+			if err := fn(nil, key); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := fn(key); err != nil {
+		for i, c := range t.Columns {
+			v, err := normalizeValue(c, raw[1+i])
+			if err != nil {
+				return fmt.Errorf("store: read %s: %w", t.Name, err)
+			}
+			vals[i] = v
+		}
+		if err := fn(vals, nil); err != nil {
 			return err
 		}
 	}

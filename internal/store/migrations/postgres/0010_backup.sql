@@ -21,6 +21,9 @@ CREATE TABLE backup_changes (
     xid xid8    NOT NULL DEFAULT pg_current_xact_id()
 );
 
+-- A backup reads the changes of one table at a time.
+CREATE INDEX backup_changes_tbl ON backup_changes(tbl, seq);
+
 -- Per-database facts that are never backed up nor restored: 'instance'
 -- (this database's random id: a backup chain never spans two databases),
 -- 'tracking', 'pruned' (the full backup up to which the change log was

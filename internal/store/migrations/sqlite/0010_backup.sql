@@ -17,6 +17,9 @@ CREATE TABLE backup_changes (
     key TEXT    NOT NULL
 );
 
+-- A backup reads the changes of one table at a time.
+CREATE INDEX backup_changes_tbl ON backup_changes(tbl, seq);
+
 -- Per-database facts that are never backed up nor restored: 'instance'
 -- (this database's random id: a backup chain never spans two databases),
 -- 'tracking', 'pruned' (the full backup up to which the change log was
