@@ -322,7 +322,7 @@ func TestDamageIsDetectedAndWritesNothing(t *testing.T) {
 			must(t, os.Rename(c1, c1+".away"))
 			return func() { must(t, os.Rename(c1+".away", c1)) }
 		}, inc2.ID, nil, "chunk data-000001 is missing"},
-		{"wrong key", func() func() { return func() {} }, inc2.ID, backup.RootKeySource(otherRoot), "root key does not open"},
+		{"wrong key", func() func() { return func() {} }, inc2.ID, backup.RootKeySource(otherRoot), "root key given does not open the backup key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

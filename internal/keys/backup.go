@@ -12,6 +12,10 @@ import (
 
 const purposeBackup = "backup"
 
+// ErrWrongBackupRoot is returned when the root key given does not open a
+// backup key.
+var ErrWrongBackupRoot = errors.New("the root key given does not open the backup key")
+
 // backupAAD binds a wrapped backup key to its purpose and version.
 func backupAAD(v uint32) []byte { return []byte(fmt.Sprintf("custos/backup/v%d", v)) }
 
@@ -69,7 +73,7 @@ func BackupKey(ctx context.Context, db *store.DB, root RootProvider, now time.Ti
 func UnwrapBackupKey(ctx context.Context, root RootProvider, w WrappedBackupKey) ([]byte, error) {
 	raw, err := root.Unwrap(ctx, w.Wrapped, backupAAD(w.Version))
 	if err != nil {
-		return nil, fmt.Errorf("%w: the backup key was wrapped by %s, the root key given is %s", ErrWrongRootKey, w.RootID, root.ID())
+		return nil, fmt.Errorf("%w: it was wrapped by root key %s, the root key given is %s", ErrWrongBackupRoot, w.RootID, root.ID())
 	}
 	return raw, nil
 }
