@@ -447,6 +447,13 @@ func pruneChanges(ctx context.Context, db *store.DB, now time.Time) error {
 // Instance returns this database's backup instance id, creating it.
 func Instance(ctx context.Context, db *store.DB, now time.Time) (string, error) {
 	var id string
+	if err := db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		id, _, err = tx.BackupState(ctx, "instance")
+		return err
+	}); err != nil || id != "" {
+		return id, err
+	}
 	err := db.Write(ctx, func(tx *store.Tx) error {
 		v, _, err := tx.BackupState(ctx, "instance")
 		if err != nil {

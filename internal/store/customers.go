@@ -277,11 +277,48 @@ func (tx *Tx) SoftDeleteCustomer(ctx context.Context, id string, at time.Time) e
 	return err
 }
 
-// ReplaceTerms sets the blind-index terms that source contributes to a customer.
+// ReplaceTerms sets the blind-index terms that source contributes to a
+// customer. Only the terms that differ are deleted or inserted: an edit
+// that leaves most of them as they were writes little (and gives the
+// backups' change log little to carry).
 func (tx *Tx) ReplaceTerms(ctx context.Context, customerID, source string, terms [][]byte) error {
-	if _, err := tx.exec(ctx, `DELETE FROM search_terms WHERE customer_id = ? AND source = ?`, customerID, source); err != nil {
+	rows, err := tx.query(ctx, `SELECT term FROM search_terms WHERE customer_id = ? AND source = ?`, customerID, source)
+	if err != nil {
 		return err
 	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var t []byte
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		have[string(t)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	var add [][]byte
+	for _, t := range terms {
+		k := string(t)
+		if want[k] {
+			continue
+		}
+		want[k] = true
+		if !have[k] {
+			add = append(add, t)
+		}
+	}
+	for k := range have {
+		if !want[k] {
+			if _, err := tx.exec(ctx, `DELETE FROM search_terms WHERE term = ? AND customer_id = ? AND source = ?`, []byte(k), customerID, source); err != nil {
+				return err
+			}
+		}
+	}
+	terms = add
 	const batch = 100
 	for start := 0; start < len(terms); start += batch {
 		end := min(start+batch, len(terms))
