@@ -182,6 +182,10 @@ func TestRoundTrip(t *testing.T) {
 			if got := inc.Tables["customers"]; got.Rows != 8 || got.Deleted != 2 {
 				t.Errorf("incremental customers: %d rows, %d deleted; want 8 (5 new, 3 changed) and 2", got.Rows, got.Deleted)
 			}
+			// The blind index is carried by customer: the 10 whose terms changed.
+			if got := inc.Tables["search_terms"]; got.Groups != 10 {
+				t.Errorf("incremental search_terms: %d groups, want 10 (5 new, 3 renamed, 2 erased)", got.Groups)
+			}
 
 			s.add(3, 3)
 			s.change(s.ids[5:7], s.ids[7:9])

@@ -268,11 +268,15 @@ func writeTables(ctx context.Context, s *store.Snap, sw *streamWriter, base *sto
 			}
 		default:
 			if err := s.Changes(ctx, t, base.M.Position, func(vals, key []any) error {
-				if vals == nil {
-					deleted[t.Name] = append(deleted[t.Name], slices.Clone(key))
-					return nil
+				switch {
+				case vals != nil:
+					return row(vals)
+				case t.Group != "":
+					st.Groups++
+					return sw.group(key[0])
 				}
-				return row(vals)
+				deleted[t.Name] = append(deleted[t.Name], slices.Clone(key))
+				return nil
 			}); err != nil {
 				return err
 			}

@@ -66,6 +66,9 @@ type TableStat struct {
 	// their hash.
 	Deleted     int64  `json:"deleted,omitempty"`
 	DeletedHash string `json:"deleted_hash,omitempty"`
+	// Groups is the number of groups (customers' blind-index terms) this
+	// backup replaces whole.
+	Groups int64 `json:"groups,omitempty"`
 	// Total is the number of rows the table had at the snapshot (full
 	// backups and copied tables; counting every table would cost an
 	// incremental a scan of the whole database).

@@ -292,6 +292,16 @@ func applyStream(ctx context.Context, l *store.Loader, r io.Reader, ck *checker)
 			if err := l.Clear(ctx, sec.Table); err != nil {
 				return err
 			}
+		case 'G':
+			if sec.Kind != sectionRows {
+				return fmt.Errorf("%w: a group outside a rows section", errStream)
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := l.ClearGroup(ctx, sec.Table, ev.Values[0]); err != nil {
+				return err
+			}
 		case 'X':
 			if width == 0 {
 				return fmt.Errorf("%w: trim outside a section", errStream)

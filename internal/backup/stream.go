@@ -24,6 +24,8 @@ import (
 //	kind    = 'R' (rows to upsert) | 'D' (keys to delete)
 //	record  = 'C'                    clear the table first (full copies)
 //	        | 'X' varint(seq)        delete rows with seq <= value (pruned audit)
+//	        | 'G' value              delete the rows of a group (a customer's
+//	                                 blind-index terms) before writing it anew
 //	        | 'r' { value }          a row (all columns) or a key (key columns)
 //	value   = 0x00 (NULL) | 0x01 varint | 0x02 str (text) | 0x03 str (blob)
 //	str     = uvarint(length) bytes
@@ -93,6 +95,15 @@ func (sw *streamWriter) clear() error {
 func (sw *streamWriter) trim(seq int64) error {
 	sw.buf = append(sw.buf, 'X')
 	sw.buf = binary.AppendVarint(sw.buf, seq)
+	return sw.flush()
+}
+
+func (sw *streamWriter) group(v any) error {
+	sw.buf = append(sw.buf, 'G')
+	var err error
+	if sw.buf, err = appendValue(sw.buf, v); err != nil {
+		return err
+	}
 	return sw.flush()
 }
 
@@ -243,12 +254,16 @@ func (sr *streamReader) next(ncols int, ev *event) error {
 		if ev.Seq, err = binary.ReadVarint(sr.r); err != nil {
 			return readErr(err)
 		}
-	case 'r':
+	case 'r', 'G':
 		if ncols <= 0 {
 			return fmt.Errorf("%w: a record outside a section", errStream)
 		}
+		n := ncols
+		if op == 'G' {
+			n = 1
+		}
 		ev.Values = ev.Values[:0]
-		for range ncols {
+		for range n {
 			tag, err := sr.r.ReadByte()
 			if err != nil {
 				return readErr(err)

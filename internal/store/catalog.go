@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // TableMode says how backups treat a table.
@@ -56,6 +60,20 @@ type CatalogEntry struct {
 	// Identity: on PostgreSQL the key is an identity column (restores
 	// insert its values and move its sequence past them).
 	Identity bool
+	// Group, for a tracked table whose rows come and go together (a
+	// customer's blind-index terms), names the column the change log
+	// records instead of the key: a backup replaces the whole group,
+	// read along an index on that column, rather than probing each of
+	// many random keys.
+	Group string
+}
+
+// logColumns are the columns whose values the change log records.
+func (t TableInfo) logColumns() []string {
+	if t.Group != "" {
+		return []string{t.Group}
+	}
+	return t.Key
 }
 
 // Catalog lists every table of the schema in foreign-key order (a table
@@ -75,7 +93,7 @@ var Catalog = []CatalogEntry{
 	{Name: "grants", Key: []string{"id"}},
 	{Name: "suspensions", Key: []string{"user_id"}},
 	{Name: "customers", Key: []string{"id"}},
-	{Name: "search_terms", Key: []string{"term", "customer_id", "source"}},
+	{Name: "search_terms", Key: []string{"term", "customer_id", "source"}, Group: "customer_id"},
 	{Name: "contacts", Key: []string{"id"}},
 	{Name: "interactions", Key: []string{"id"}},
 	{Name: "shares", Key: []string{"id"}},
@@ -243,10 +261,11 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // values (blobs as hex), for the new row on insert and update, and for
 // the old row on delete and on an update that changed the key.
 func trackingSQL(d Dialect, t TableInfo) []string {
+	logged := t.logColumns()
 	enc := func(rec string) string {
-		parts := make([]string, len(t.Key))
-		for i, k := range t.Key {
-			c := t.Columns[t.KeyIndex[i]]
+		parts := make([]string, len(logged))
+		for i, k := range logged {
+			c := t.Columns[t.Column(k)]
 			v := rec + "." + quoteIdent(k)
 			if c.Type == Blob {
 				if d == Postgres {
@@ -264,7 +283,7 @@ func trackingSQL(d Dialect, t TableInfo) []string {
 	}
 	changed := func() string {
 		var c []string
-		for _, k := range t.Key {
+		for _, k := range logged {
 			c = append(c, "OLD."+quoteIdent(k)+" IS DISTINCT FROM NEW."+quoteIdent(k))
 		}
 		if d == SQLite {
@@ -318,33 +337,89 @@ func (db *DB) ensureTracking(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if db.dialect == Postgres {
-			// Replacing a trigger locks its table: skip when they all exist.
-			want := 0
-			for _, t := range tables {
-				if t.Mode == Tracked {
-					want++
-				}
+		// The triggers are regenerated when what they would be changes
+		// (a table, key or group added to the catalog); otherwise left
+		// alone, since replacing a trigger locks its table.
+		var all []string
+		for _, t := range tables {
+			if t.Mode == Tracked {
+				all = append(all, trackingSQL(db.dialect, t)...)
 			}
-			var have int
-			if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-				WHERE c.relnamespace = current_schema()::regnamespace AND t.tgname LIKE 'custos_track_%'`).Scan(&have); err != nil {
+		}
+		sum := sha256.Sum256([]byte(strings.Join(all, "\n")))
+		version := hex.EncodeToString(sum[:8])
+		have, _, err := tx.BackupState(ctx, "tracking_sql")
+		if err != nil || have == version {
+			return err
+		}
+		if err := tx.dropTracking(ctx); err != nil {
+			return err
+		}
+		if have != "" {
+			// What the log records changed: the entries so far cannot be
+			// read the new way. Drop them and mark the log pruned up to
+			// now, so the next backup on an older base is refused and a
+			// full backup is taken instead.
+			pos := ""
+			if db.dialect == Postgres {
+				err = tx.queryRow(ctx, `SELECT 'pg:' || pg_current_snapshot()::text`).Scan(&pos)
+			} else {
+				var seq int64
+				err = tx.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM backup_changes`).Scan(&seq)
+				pos = "seq:" + strconv.FormatInt(seq, 10)
+			}
+			if err != nil {
 				return err
 			}
-			if have == want {
-				return nil
+			if _, err := tx.exec(ctx, `DELETE FROM backup_changes`); err != nil {
+				return err
+			}
+			if err := tx.PutBackupState(ctx, "pruned", pos, time.Now()); err != nil {
+				return err
 			}
 		}
-		for _, t := range tables {
-			if t.Mode != Tracked {
-				continue
-			}
-			for _, q := range trackingSQL(db.dialect, t) {
-				if _, err := tx.tx.ExecContext(ctx, q); err != nil {
-					return fmt.Errorf("store: change tracking of %s: %w", t.Name, err)
-				}
+		for _, q := range all {
+			if _, err := tx.tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("store: change tracking: %w", err)
 			}
 		}
-		return nil
+		return tx.PutBackupState(ctx, "tracking_sql", version, time.Now())
 	})
+}
+
+// dropTracking removes every change-log trigger (and, on PostgreSQL, its
+// function).
+func (tx *Tx) dropTracking(ctx context.Context) error {
+	q := `SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'custos_track_%'`
+	if tx.dialect == Postgres {
+		q = `SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+			WHERE c.relnamespace = current_schema()::regnamespace AND t.tgname LIKE 'custos_track_%'`
+	}
+	rows, err := tx.query(ctx, q)
+	if err != nil {
+		return err
+	}
+	var found [][2]string
+	for rows.Next() {
+		var n, tbl string
+		if err := rows.Scan(&n, &tbl); err != nil {
+			rows.Close()
+			return err
+		}
+		found = append(found, [2]string{n, tbl})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, f := range found {
+		drop := `DROP TRIGGER IF EXISTS ` + quoteIdent(f[0])
+		if tx.dialect == Postgres {
+			drop += ` ON ` + quoteIdent(f[1])
+		}
+		if _, err := tx.exec(ctx, drop); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -97,3 +97,35 @@ func TestChangeTracking(t *testing.T) {
 		})
 	}
 }
+
+// When what the change log records changes (a new Custos), the entries so
+// far are dropped and the log is marked pruned up to now, so the next
+// incremental on an older base is refused rather than misread.
+func TestTrackingRegenerationMarksLogPruned(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	now := time.Now()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(db.Write(ctx, func(tx *store.Tx) error { return tx.PutBackupState(ctx, "tracking", "on", now) }))
+	must(db.Write(ctx, func(tx *store.Tx) error {
+		return tx.PutSetting(ctx, store.Setting{Key: "a", Value: "1", UpdatedAt: now, UpdatedBy: "t"})
+	}))
+	var before string
+	must(db.Snapshot(ctx, func(s *store.Snap) error { before = s.Position(); return nil }))
+	must(db.Write(ctx, func(tx *store.Tx) error { return tx.PutBackupState(ctx, "tracking_sql", "an older version", now) }))
+	must(db.Migrate(ctx))
+	var pruned string
+	must(db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		pruned, _, err = tx.BackupState(ctx, "pruned")
+		return err
+	}))
+	if ok, err := store.PositionCovers("seq:0", pruned); err != nil || ok {
+		t.Fatalf("pruned %q after regeneration (position before: %s); a base at seq:0 must not cover it", pruned, before)
+	}
+}

@@ -212,9 +212,10 @@ func (s *Snap) changedSince(t TableInfo, position string) (string, []any, error)
 // keyMatch is the condition that joins change-log keys (alias c) to the
 // rows of t (alias r).
 func keyMatch(d Dialect, t TableInfo) string {
-	conds := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		typ := t.Columns[t.KeyIndex[i]].Type
+	logged := t.logColumns()
+	conds := make([]string, len(logged))
+	for i, k := range logged {
+		typ := t.Columns[t.Column(k)].Type
 		var v string
 		if d == Postgres {
 			v = fmt.Sprintf("(c.key::jsonb->>%d)", i)
@@ -238,12 +239,21 @@ func keyMatch(d Dialect, t TableInfo) string {
 // Changes reads the keys of t that changed after position: fn gets the
 // current row of a key that has one, or (row nil) the key's values of one
 // that was deleted. One pass: each changed key is looked up once.
+//
+// For a table tracked by group, fn gets each changed group first (row
+// nil, the group's value in deleted), then the group's current rows: a
+// restore clears the group and writes them.
 func (s *Snap) Changes(ctx context.Context, t TableInfo, position string, fn func(row, deleted []any) error) error {
 	keys, args, err := s.changedSince(t, position)
 	if err != nil {
 		return err
 	}
 	q := `SELECT c.key, ` + selectList(t, "r.") + ` FROM (` + keys + `) c LEFT JOIN ` + quoteIdent(t.Name) + ` r ON ` + keyMatch(s.tx.dialect, t)
+	if t.Group != "" {
+		q += ` ORDER BY c.key`
+	}
+	lastGroup := ""
+	first := true
 	rows, err := s.tx.query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: changes of %s: %w", t.Name, err)
@@ -259,10 +269,23 @@ func (s *Snap) Changes(ctx context.Context, t TableInfo, position string, fn fun
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("store: changes of %s: %w", t.Name, err)
 		}
-		if raw[1+t.KeyIndex[0]] == nil { // no row: the key was deleted
-			k, _ := raw[0].(string)
-			if b, ok := raw[0].([]byte); ok {
-				k = string(b)
+		k, _ := raw[0].(string)
+		if b, ok := raw[0].([]byte); ok {
+			k = string(b)
+		}
+		if t.Group != "" && (first || k != lastGroup) {
+			first, lastGroup = false, k
+			group, err := decodeKey(t, k)
+			if err != nil {
+				return err
+			}
+			if err := fn(nil, group); err != nil {
+				return err
+			}
+		}
+		if raw[1+t.KeyIndex[0]] == nil { // no row: the key was deleted (or the group emptied)
+			if t.Group != "" {
+				continue
 			}
 			key, err := decodeKey(t, k)
 			if err != nil {
@@ -290,14 +313,15 @@ func (s *Snap) Changes(ctx context.Context, t TableInfo, position string, fn fun
 // decodeKey turns a change-log key (a JSON array) into typed values.
 func decodeKey(t TableInfo, raw string) ([]any, error) {
 	var parts []any
+	logged := t.logColumns()
 	d := json.NewDecoder(strings.NewReader(raw))
 	d.UseNumber()
-	if err := d.Decode(&parts); err != nil || len(parts) != len(t.Key) {
+	if err := d.Decode(&parts); err != nil || len(parts) != len(logged) {
 		return nil, fmt.Errorf("store: change log key %q of %s is malformed", raw, t.Name)
 	}
 	out := make([]any, len(parts))
 	for i, p := range parts {
-		typ := t.Columns[t.KeyIndex[i]].Type
+		typ := t.Columns[t.Column(logged[i])].Type
 		switch x := p.(type) {
 		case nil:
 			out[i] = nil
@@ -700,6 +724,20 @@ func (l *Loader) Clear(ctx context.Context, table string) error {
 		return err
 	}
 	_, err = l.tx.exec(ctx, `DELETE FROM `+quoteIdent(t.Name))
+	return err
+}
+
+// ClearGroup deletes the rows of a group-tracked table whose group
+// column holds value.
+func (l *Loader) ClearGroup(ctx context.Context, table string, value any) error {
+	t, err := l.Table(table)
+	if err != nil {
+		return err
+	}
+	if t.Group == "" {
+		return fmt.Errorf("store: %s is not tracked by group", table)
+	}
+	_, err = l.tx.exec(ctx, `DELETE FROM `+quoteIdent(t.Name)+` WHERE `+quoteIdent(t.Group)+` = ?`, value)
 	return err
 }
 
