@@ -191,36 +191,36 @@ func mb(n int64) string {
 // keySource is how a command opens backup keys: the recovery kit when
 // --kit is given, otherwise the root key (of --root-key, or the data
 // directory's).
-func (a *app) keySource(kitPath, rootPath string) (backup.KeySource, *backup.Kit, []byte, error) {
+func (a *app) keySource(kitPath, rootPath string) (backup.KeySource, []byte, error) {
 	if kitPath != "" {
 		data, err := os.ReadFile(kitPath)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("recovery kit: %w", err)
+			return nil, nil, fmt.Errorf("recovery kit: %w", err)
 		}
 		pass := a.env.get("CUSTOS_KIT_PASSPHRASE")
 		if pass == "" {
 			if pass, err = a.readSecretOnce("recovery kit passphrase"); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, err
 			}
 		}
 		kit, err := backup.DecryptKit(data, []byte(pass))
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
-		return backup.KitKeySource(kit), &kit, kit.RootKey, nil
+		return backup.KitKeySource(kit), kit.RootKey, nil
 	}
 	if rootPath == "" {
 		rootPath = a.cfg.RootKeyPath()
 	}
 	root, err := keys.OpenLocalFile(rootPath)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	raw, err := os.ReadFile(rootPath)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return backup.RootKeySource(root), nil, raw, nil
+	return backup.RootKeySource(root), raw, nil
 }
 
 func (a *app) backupListCmd() *cobra.Command {
@@ -237,7 +237,7 @@ func (a *app) backupListCmd() *cobra.Command {
 				return err
 			}
 			defer closeAll(ds)
-			keyOf, _, _, err := a.keySource(kit, "")
+			keyOf, _, err := a.keySource(kit, "")
 			if err != nil {
 				return err
 			}
@@ -300,7 +300,7 @@ Without --id, the newest backup is verified.`,
 				return err
 			}
 			defer db.Close()
-			keyOf, _, _, err := a.keySource(kit, "")
+			keyOf, _, err := a.keySource(kit, "")
 			if err != nil {
 				return err
 			}
@@ -351,7 +351,7 @@ manifest first. Backups left incomplete for more than a day are deleted too.`,
 				return err
 			}
 			defer db.Close()
-			keyOf, _, _, err := a.keySource(kit, "")
+			keyOf, _, err := a.keySource(kit, "")
 			if err != nil {
 				return err
 			}
@@ -524,7 +524,7 @@ directory's root key, so 'custos serve --data NEWDIR' starts on it.`,
 				return err
 			}
 			defer closeAll(ds)
-			keyOf, _, rootFile, err := a.keySource(kit, rootKey)
+			keyOf, rootFile, err := a.keySource(kit, rootKey)
 			if err != nil {
 				return err
 			}
