@@ -223,6 +223,27 @@ func (a *app) keySource(kitPath, rootPath string) (backup.KeySource, []byte, err
 	return backup.RootKeySource(root), raw, nil
 }
 
+// openBackupFrom opens what verify and prune need: the destination, the
+// live database (their outcome is audited there) and the key source.
+func (a *app) openBackupFrom(from, kit string) (*backup.Destination, *store.DB, backup.KeySource, func(), error) {
+	ds, err := a.openDestinations([]string{from})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	db, _, err := a.openBackupSource()
+	if err != nil {
+		closeAll(ds)
+		return nil, nil, nil, nil, err
+	}
+	keyOf, _, err := a.keySource(kit, "")
+	if err != nil {
+		_ = db.Close()
+		closeAll(ds)
+		return nil, nil, nil, nil, err
+	}
+	return ds[0], db, keyOf, func() { _ = db.Close(); closeAll(ds) }, nil
+}
+
 func (a *app) backupListCmd() *cobra.Command {
 	var from, kit string
 	var asJSON bool
@@ -290,21 +311,12 @@ Without --id, the newest backup is verified.`,
 		Example: `  custos backup verify --data ./data --from file:///srv/backups --id 20261123T020000Z-incremental-3fa2c1`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ds, err := a.openDestinations([]string{from})
+			ds, db, keyOf, done, err := a.openBackupFrom(from, kit)
 			if err != nil {
 				return err
 			}
-			defer closeAll(ds)
-			db, _, err := a.openBackupSource()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			keyOf, _, err := a.keySource(kit, "")
-			if err != nil {
-				return err
-			}
-			v, err := backup.Verify(a.ctx, backup.VerifyOptions{From: ds[0], KeyOf: keyOf, ID: id, DB: db, Actor: operator().Actor})
+			defer done()
+			v, err := backup.Verify(a.ctx, backup.VerifyOptions{From: ds, KeyOf: keyOf, ID: id, DB: db, Actor: operator().Actor})
 			if err != nil {
 				return err
 			}
@@ -341,21 +353,12 @@ manifest first. Backups left incomplete for more than a day are deleted too.`,
 			if err := r.Validate(); err != nil {
 				return usageError{err}
 			}
-			ds, err := a.openDestinations([]string{from})
+			ds, db, keyOf, done, err := a.openBackupFrom(from, kit)
 			if err != nil {
 				return err
 			}
-			defer closeAll(ds)
-			db, _, err := a.openBackupSource()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			keyOf, _, err := a.keySource(kit, "")
-			if err != nil {
-				return err
-			}
-			plan, err := backup.Prune(a.ctx, backup.PruneOptions{From: ds[0], KeyOf: keyOf, Retention: r, DryRun: dryRun, DB: db, Actor: operator().Actor})
+			defer done()
+			plan, err := backup.Prune(a.ctx, backup.PruneOptions{From: ds, KeyOf: keyOf, Retention: r, DryRun: dryRun, DB: db, Actor: operator().Actor})
 			if err != nil {
 				return err
 			}
