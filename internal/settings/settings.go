@@ -74,6 +74,10 @@ const (
 	BackupKeepDaily           = "backup.keep_daily"
 	BackupKeepWeekly          = "backup.keep_weekly"
 	BackupKeepMonthly         = "backup.keep_monthly"
+
+	// UIWatermark tiles the viewer's name and the date over every page of
+	// the web interface that shows customer data.
+	UIWatermark = "ui.watermark"
 )
 
 // cronSpec accepts a five-field cron expression (minute hour day month
@@ -190,6 +194,8 @@ var Defs = []Def{
 	// A policy: moving the day boundary would refill daily quotas.
 	{Key: TimeZone, Default: "Asia/Shanghai", Permission: "manage_policies", Validate: zone,
 		Doc: "the company's time zone: when a day starts for daily quotas (reveals, claims)"},
+	{Key: UIWatermark, Default: "on", Permission: "manage_policies", Validate: boolean,
+		Doc: "on: pages of the web interface that show customer data carry a faint tiled watermark with the viewer's name and the date"},
 	{Key: PoolReturnDays, Default: "0", Permission: "manage_config", Validate: days,
 		Doc: "an owned customer without an interaction for this many days returns to the public pool (0: never); pool.return_days.<level> overrides it per customer level"},
 	{Key: PoolWarnDays, Default: "3", Permission: "manage_config", Validate: days,

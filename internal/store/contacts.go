@@ -184,3 +184,34 @@ func (tx *Tx) SoftDeleteInteraction(ctx context.Context, id string, at time.Time
 	}
 	return affected(res)
 }
+
+// FollowUpRef is a customer whose latest interaction asks for a follow-up.
+type FollowUpRef struct {
+	CustomerID, InteractionID string
+}
+
+// DueFollowUps lists the live customers owned by ownerID inside scope whose
+// latest interaction (by when it happened) asks for a follow-up on or
+// before day (YYYY-MM-DD), the earliest due first, at most limit.
+func (tx *Tx) DueFollowUps(ctx context.Context, scope Scope, ownerID, day string, limit int) ([]FollowUpRef, error) {
+	pred, args := scope.predicate("c")
+	q := `SELECT c.id, i.id FROM interactions i JOIN customers c ON c.id = i.customer_id
+		WHERE i.deleted_at IS NULL AND i.next_follow_up IS NOT NULL AND i.next_follow_up <> '' AND i.next_follow_up <= ?
+		AND c.owner_id = ? AND c.deleted_at IS NULL AND ` + pred + `
+		AND i.id = (SELECT j.id FROM interactions j WHERE j.customer_id = c.id AND j.deleted_at IS NULL ORDER BY j.occurred_at DESC, j.id DESC LIMIT 1)
+		ORDER BY i.next_follow_up, c.id LIMIT ?`
+	rows, err := tx.query(ctx, q, append(append([]any{day, ownerID}, args...), limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []FollowUpRef
+	for rows.Next() {
+		var f FollowUpRef
+		if err := rows.Scan(&f.CustomerID, &f.InteractionID); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -167,6 +167,8 @@ func TestPasskeyPagesE2E(t *testing.T) {
 
 	// 1. Sign in with the password (no second factor yet) and add a passkey.
 	signInWithPassword()
+	at("/")
+	do("open the account page", chromedp.Navigate(origin+"/account"))
 	at("/account")
 	do("open the passkeys page", chromedp.Click(chromedp.CSS(`a[href="/account/passkeys"]`)))
 	at("/account/passkeys")
@@ -197,12 +199,16 @@ func TestPasskeyPagesE2E(t *testing.T) {
 	}
 	shoot("login-mfa.png")
 	do("confirm with the passkey", chromedp.Click(chromedp.CSS(`[data-passkey="mfa"] button[data-passkey-start]`)))
+	at("/")
+	do("open the account page", chromedp.Navigate(origin+"/account"))
 	at("/account")
 	wantText("main", email, "Verified for this session")
 	signOut()
 
 	// 3. The passkey alone signs in, with the second factor satisfied.
 	do("sign in with the passkey", chromedp.Click(chromedp.CSS(passkeyLogin)))
+	at("/")
+	do("open the account page", chromedp.Navigate(origin+"/account"))
 	at("/account")
 	wantText("main", email, "Ada Lovelace", "Verified for this session")
 	type sessionItem struct {

@@ -207,10 +207,9 @@ func New(db *store.DB, as *auth.Service, cs *crm.Service, o Options) *Server {
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no such API endpoint", nil)
 	})
-	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("/metrics", s.serveMetrics)
 	s.mux.Handle("GET /static/", StaticHandler())
-	for _, rt := range s.uiRoutes() {
+	for _, rt := range s.allUIRoutes() {
 		s.mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.Handler)
 	}
 	return s
@@ -377,10 +376,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/account", http.StatusSeeOther) // which sends strangers to /login
 }
 
 // requestPolicy applies the role's address allowlist and login hours to a

@@ -68,6 +68,11 @@ func (s *Server) uiRoutes() []UIRoute {
 	}
 }
 
+// allUIRoutes are the identity pages and the CRM's pages, area by area.
+func (s *Server) allUIRoutes() []UIRoute {
+	return slices.Concat(s.uiRoutes(), s.uiAppRoutes(), s.uiCustomerRoutes(), s.uiAdminRoutes(), s.uiSecurityRoutes(), s.uiDataRoutes())
+}
+
 // Cookies and form fields of the pages.
 const (
 	csrfCookie       = "custos_csrf"        // the session's CSRF token
@@ -102,7 +107,7 @@ func mustParseTemplates() map[string]*template.Template {
 		if name == "layout" {
 			continue
 		}
-		t := template.Must(template.New(name).Funcs(template.FuncMap{"asset": assetURL}).
+		t := template.Must(template.New(name).Funcs(uiFuncs).
 			ParseFS(uiTemplateFiles, "templates/layout.html", n))
 		out[name] = t
 	}
@@ -147,6 +152,16 @@ type page struct {
 	Passkeys    []passkeyRow
 	MaxNameLen  int
 	MaxPerUser  int
+
+	// The CRM's pages (ui_app.go).
+	Nav       []navItem         // the main navigation, by permission
+	Active    string            // the nav item of this page
+	Watermark bool              // tile the viewer's name and the date over the page
+	Principal *access.Principal // what the viewer may do
+	Today     string            // YYYY-MM-DD in the company's time zone
+	Data      any               // the page's own data
+	Errors    map[string]string // translated validation messages, by form field
+	zone      *time.Location
 }
 
 // T translates key in the page's language.
@@ -419,7 +434,7 @@ func restrictedMayUse(id auth.Identity, path string) bool {
 }
 
 // nextStep is where a session goes after sign-in: the step that lifts its
-// restriction (a reset password first), else the account page.
+// restriction (a reset password first), else the home page.
 func nextStep(id auth.Identity) string {
 	switch {
 	case id.MustChangePassword:
@@ -427,7 +442,7 @@ func nextStep(id auth.Identity) string {
 	case id.MFAEnrollment:
 		return "/account/mfa"
 	}
-	return "/account"
+	return "/"
 }
 
 // chinaTime is the zone times are shown in: China has one zone, UTC+8,

@@ -4,7 +4,9 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -41,19 +43,53 @@ type locale struct {
 var uiLocales = mustLoadLocales()
 
 func mustLoadLocales() map[string]*locale {
+	out, err := loadLocales(uiCatalogueFiles)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// loadLocales reads the catalogues: i18n/<tag>.json and, for each area of
+// the pages, i18n/<area>.<tag>.json. A language's files are merged; a key
+// defined twice is an error, so two areas cannot silently override each
+// other.
+func loadLocales(fsys fs.FS) (map[string]*locale, error) {
 	out := make(map[string]*locale, len(uiLangs))
 	for _, tag := range uiLangs {
-		b, err := uiCatalogueFiles.ReadFile("i18n/" + tag + ".json")
+		out[tag] = &locale{tag: tag, msgs: map[string]string{}}
+	}
+	names, err := fs.Glob(fsys, "i18n/*.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(path.Base(n), ".json")
+		var loc *locale
+		for _, tag := range uiLangs {
+			if base == tag || strings.HasSuffix(base, "."+tag) {
+				loc = out[tag]
+			}
+		}
+		if loc == nil {
+			return nil, fmt.Errorf("web: catalogue %s: name must end in .<language>.json (%s)", n, strings.Join(uiLangs, ", "))
+		}
+		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
-			panic(fmt.Sprintf("web: catalogue %s: %v", tag, err))
+			return nil, fmt.Errorf("web: catalogue %s: %w", n, err)
 		}
 		var msgs map[string]string
 		if err := json.Unmarshal(b, &msgs); err != nil {
-			panic(fmt.Sprintf("web: catalogue %s: %v", tag, err))
+			return nil, fmt.Errorf("web: catalogue %s: %w", n, err)
 		}
-		out[tag] = &locale{tag: tag, msgs: msgs}
+		for k, v := range msgs {
+			if _, dup := loc.msgs[k]; dup {
+				return nil, fmt.Errorf("web: catalogue %s: key %q is defined twice", n, k)
+			}
+			loc.msgs[k] = v
+		}
 	}
-	return out
+	return out, nil
 }
 
 // T returns the message of key, formatted with args when there are any. A

@@ -58,7 +58,7 @@ func TestUIPasskeysOff(t *testing.T) {
 			}
 		}
 	}
-	wantRedirect(t, c.login("sales@example.com", uiPassword), "/account")
+	wantRedirect(t, c.login("sales@example.com", uiPassword), "/")
 	if w := c.get("/account"); strings.Contains(w.Body.String(), "/account/passkeys") {
 		t.Error("the account page links the passkeys page")
 	}

@@ -1,0 +1,6 @@
+package web
+
+// uiDataRoutes are the pages of this area (see ui_app.go).
+func (s *Server) uiDataRoutes() []UIRoute {
+	return nil
+}
