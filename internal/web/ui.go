@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,6 +88,10 @@ const (
 	uiCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 	maxFormBytes = 64 << 10
+	// maxUploadBytes bounds a multipart form (a file to import). It is
+	// parsed in memory: a larger part would go to a temporary file, and an
+	// upload of customer data must not touch the disk unencrypted.
+	maxUploadBytes = 16 << 20
 )
 
 //go:embed templates/*.html
@@ -255,6 +260,15 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, p *page) bool
 	if err := new(http.CrossOriginProtection).Check(r); err != nil {
 		s.uiErrorPage(w, r, p, http.StatusForbidden, "error.csrf")
 		return false
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		// A file upload (the import): bounded, kept in memory, never on disk.
+		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
+		if err := r.ParseMultipartForm(maxUploadBytes); err != nil {
+			s.uiErrorPage(w, r, p, http.StatusBadRequest, "error.bad_form")
+			return false
+		}
+		return true
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
