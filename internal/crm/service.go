@@ -655,6 +655,37 @@ func (s *Service) DeleteCustomer(ctx context.Context, p access.Principal, id str
 
 // --- list, search, export ----------------------------------------------------
 
+// The orders of a customer list.
+const (
+	SortNewest = "newest"
+	SortOldest = "oldest"
+)
+
+// encodeListCursor is encodeCursor for a list in either order; an
+// oldest-first cursor has its own prefix, so that it cannot continue the
+// other order.
+func encodeListCursor(id string, oldest bool) string {
+	if !oldest {
+		return encodeCursor(id)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte("o1:" + id))
+}
+
+func decodeListCursor(c string, oldest bool) (string, error) {
+	if !oldest || c == "" {
+		return decodeCursor(c)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	id, ok := strings.CutPrefix(string(b), "o1:")
+	if err != nil || !ok || len(b) > 64 {
+		return "", &ValidationError{Fields: []FieldError{{Field: "cursor", Message: "malformed cursor"}}}
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return "", &ValidationError{Fields: []FieldError{{Field: "cursor", Message: "malformed cursor"}}}
+	}
+	return id, nil
+}
+
 func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("c1:" + id)) }
 
 func decodeCursor(c string) (string, error) {
@@ -682,7 +713,15 @@ type searchPlan struct {
 
 func (s *Service) plan(p access.Principal, lq ListQuery) (searchPlan, error) {
 	var fe fieldErrs
-	before, err := decodeCursor(lq.Cursor)
+	oldest := false
+	switch lq.Sort {
+	case "", SortNewest:
+	case SortOldest:
+		oldest = true
+	default:
+		fe.addf("sort", `must be "newest" or "oldest"`)
+	}
+	before, err := decodeListCursor(lq.Cursor, oldest)
 	if err != nil {
 		return searchPlan{}, err
 	}
@@ -693,7 +732,7 @@ func (s *Service) plan(p access.Principal, lq ListQuery) (searchPlan, error) {
 	case limit < 0 || limit > MaxPageSize:
 		fe.addf("limit", "must be between 1 and %d", MaxPageSize)
 	}
-	q := store.CustomerQuery{Scope: access.CustomerScope(p, s.now()), OwnerID: lq.OwnerID, Before: before, Limit: limit, PoolOnly: lq.Pool}
+	q := store.CustomerQuery{Scope: access.CustomerScope(p, s.now()), OwnerID: lq.OwnerID, Before: before, Oldest: oldest, Limit: limit, PoolOnly: lq.Pool}
 	switch lq.Hidden {
 	case "":
 		q.Scope.Hidden = store.HiddenExclude
@@ -861,7 +900,7 @@ func (s *Service) ListCustomers(ctx context.Context, p access.Principal, lq List
 			return err
 		}
 		if len(rows) == plan.q.Limit && len(rows) > 0 {
-			page.Next = encodeCursor(rows[len(rows)-1].ID)
+			page.Next = encodeListCursor(rows[len(rows)-1].ID, plan.q.Oldest)
 		}
 		return nil
 	})

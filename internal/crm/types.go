@@ -177,6 +177,9 @@ type ListQuery struct {
 	// "only" need the view_hidden permission.
 	Hidden string
 	Pool   bool // only customers in the public pool
+	// Sort is "newest" (the default, also "") or "oldest": by when the
+	// customer was created. A cursor continues the order it came from.
+	Sort   string
 	Cursor string
 	Limit  int
 }

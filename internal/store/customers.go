@@ -161,8 +161,11 @@ type CustomerQuery struct {
 	Level    string
 	Status   string
 	PoolOnly bool   // only customers in the public pool
-	Before   string // cursor: only ids below this one (results are newest first)
-	Limit    int    // 0: no limit
+	Before   string // cursor: only ids past this one in the order (below it, newest first)
+	// Oldest orders the results oldest first (ids ascending; Before is
+	// then a lower bound).
+	Oldest bool
+	Limit  int // 0: no limit
 }
 
 // where builds the WHERE clause of q (without ordering or limit). ok is
@@ -199,19 +202,28 @@ func (q CustomerQuery) where() (clause string, args []any, ok bool, err error) {
 		b.WriteString(" AND c.owner_id IS NULL")
 	}
 	if q.Before != "" {
-		b.WriteString(" AND c.id < ?")
+		if q.Oldest {
+			b.WriteString(" AND c.id > ?")
+		} else {
+			b.WriteString(" AND c.id < ?")
+		}
 		args = append(args, q.Before)
 	}
 	return b.String(), args, true, nil
 }
 
-// ListCustomers returns live customers matching q, newest first.
+// ListCustomers returns live customers matching q, newest first (or
+// oldest first).
 func (tx *Tx) ListCustomers(ctx context.Context, q CustomerQuery) ([]Customer, error) {
 	where, args, ok, err := q.where()
 	if err != nil || !ok {
 		return nil, err
 	}
-	query := `SELECT ` + customerCols + ` FROM customers c` + where + ` ORDER BY c.id DESC`
+	order := ` ORDER BY c.id DESC`
+	if q.Oldest {
+		order = ` ORDER BY c.id`
+	}
+	query := `SELECT ` + customerCols + ` FROM customers c` + where + order
 	if q.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, q.Limit)

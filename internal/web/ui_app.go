@@ -52,6 +52,24 @@ var uiFuncs = template.FuncMap{
 	"join":     strings.Join,
 	"contains": slices.Contains[[]string],
 	"add":      func(a, b int) int { return a + b },
+	"fieldArgs": func(p *page, field, value string) fieldArg {
+		return fieldArg{P: p, Field: field, Value: value}
+	},
+	"selectArgs": func(p *page, field, category, value string, options []string) selectArg {
+		return selectArg{P: p, Field: field, Category: category, Value: value, Options: options}
+	},
+}
+
+// fieldArg and selectArg hand a page and one field to a sub-template.
+type fieldArg struct {
+	P            *page
+	Field, Value string
+}
+
+type selectArg struct {
+	P                      *page
+	Field, Category, Value string
+	Options                []string
 }
 
 // navItem is one link of the main navigation.
@@ -171,13 +189,21 @@ func (s *Server) uiFail(w http.ResponseWriter, r *http.Request, pg *page, err er
 func fieldErrors(pg *page, ve *crm.ValidationError) map[string]string {
 	out := map[string]string{}
 	for _, f := range ve.Fields {
+		field := formField(f.Field)
 		msg := validationMessage(pg, f.Message)
-		if prev, ok := out[f.Field]; ok {
+		if prev, ok := out[field]; ok && prev != msg {
 			msg = prev + "; " + msg
 		}
-		out[f.Field] = msg
+		out[field] = msg
 	}
 	return out
+}
+
+// formField is the form field of a service field: an item of a list
+// ("phones[1]") belongs to the list's box.
+func formField(field string) string {
+	base, _, _ := strings.Cut(field, "[")
+	return base
 }
 
 // errorList is the validation error as "label: message" lines.
@@ -185,8 +211,8 @@ func errorList(pg *page, ve *crm.ValidationError) []string {
 	out := make([]string, len(ve.Fields))
 	for i, f := range ve.Fields {
 		label := f.Field
-		if pg.loc.has("field." + f.Field) {
-			label = pg.msg("field." + f.Field)
+		if key := "field." + formField(f.Field); pg.loc.has(key) {
+			label = pg.msg(key)
 		}
 		out[i] = label + pg.msg("valid.sep") + validationMessage(pg, f.Message)
 	}
@@ -196,6 +222,7 @@ func errorList(pg *page, ve *crm.ValidationError) []string {
 // validationPatterns map fragments of the service's messages to catalogue
 // keys, the first match winning.
 var validationPatterns = []struct{ fragment, key string }{
+	{"search text too short", "valid.search_short"},
 	{"required", "valid.required"},
 	{"must not be empty", "valid.required"},
 	{"too long", "valid.too_long"},
@@ -206,7 +233,6 @@ var validationPatterns = []struct{ fragment, key string }{
 	{"date", "valid.date"},
 	{"not a valid id", "valid.id"},
 	{"unknown user", "valid.user"},
-	{"search text too short", "valid.search_short"},
 }
 
 func validationMessage(pg *page, msg string) string {
