@@ -3,10 +3,10 @@
 # (internal/web/passkey_browser_test.go, through the DevTools protocol) is
 # installed.
 #
-# Only when no "chromium" is found in PATH (or at /usr/bin/chromium) does the
-# script install Debian's chromium package with apt-get, using sudo when not
-# run as root. It prints nothing when Chromium is already there, and running
-# it again is harmless.
+# Only when no "chromium" is found in PATH (or at /usr/bin/chromium), or no
+# font covers Chinese, does the script install Debian's chromium (and
+# fonts-noto-cjk) with apt-get, using sudo when not run as root. It prints
+# nothing when both are there, and running it again is harmless.
 set -euo pipefail
 
 log() { printf 'ensure-chromium: %s\n' "$*" >&2; }
@@ -15,11 +15,15 @@ have_chromium() {
 	command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]]
 }
 
-if have_chromium; then
+have_cjk_font() {
+	command -v fc-list >/dev/null 2>&1 && [[ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ]]
+}
+
+if have_chromium && have_cjk_font; then
 	exit 0
 fi
 
-log "chromium not found; installing it with apt-get"
+log "chromium or a Chinese font not found; installing them with apt-get"
 if ! command -v apt-get >/dev/null 2>&1; then
 	log "apt-get is not available: install Chromium yourself so that \"chromium\" is in PATH"
 	exit 1
@@ -33,8 +37,13 @@ if [[ "$(id -u)" -ne 0 ]]; then
 	sudo=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The pages speak Chinese: without a CJK font the browser tests' screenshots
+# would show boxes instead of characters.
+pkgs=()
+have_chromium || pkgs+=(chromium)
+have_cjk_font || pkgs+=(fonts-noto-cjk)
 "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 if ! have_chromium; then
 	log "installed the chromium package but still cannot find chromium"
 	exit 1

@@ -525,7 +525,7 @@ func newCustomerForm(p access.Principal, c crm.Customer, isNew bool) *customerFo
 		Emails: strings.Join(c.Emails, "\n"), Address: c.Address, IDNumber: c.IDNumber, Industry: c.Industry, Level: c.Level,
 		Source: c.Source, Status: c.Status, Tags: strings.Join(c.Tags, ", "), Notes: c.Notes,
 		Kinds: uiKinds, Levels: uiLevels, Statuses: uiStatuses, Sources: uiSources, Industries: uiIndustry,
-		Editable: map[string]bool{}, CanPool: isNew && p.Can(access.Claim)}
+		Editable: map[string]bool{}, CanPool: isNew && p.Can(access.Assign)}
 	rel := access.RelFull
 	if c.Access == access.RelShareEdit.String() {
 		rel = access.RelShareEdit
