@@ -3,10 +3,12 @@ package web
 import (
 	"context"
 	"flag"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,16 @@ func newUIBench(b *testing.B) *uiBench {
 	if *uiBenchData != "" {
 		// The benchmark writes audit events: it works on a copy.
 		if err := os.CopyFS(cfg.DataDir, os.DirFS(*uiBenchData)); err != nil && !os.IsExist(err) {
+			b.Fatal(err)
+		}
+		// CopyFS leaves the files readable by all; keys must not be.
+		err := filepath.WalkDir(cfg.DataDir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			return os.Chmod(p, 0o600)
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
