@@ -41,10 +41,12 @@ unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # Benchmarks: encrypted vs no-op sealer; a full backup's MB/s and an incremental
-# after 1% of changes as a share of it (time and size), each in one run.
+# after 1% of changes as a share of it (time and size); the customer pages
+# against the JSON API returning the same data (page/api); each in one run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/crm/
 	$(GO) test -run '^$$' -bench Backup -benchtime 3x -timeout 30m ./internal/backup/
+	$(GO) test -run '^$$' -bench UIPages -benchtime 100x ./internal/web/
 
 # A short fuzzing pass over every fuzz target (not part of make test).
 fuzz:

@@ -166,6 +166,7 @@ type page struct {
 	Today     string            // YYYY-MM-DD in the company's time zone
 	Data      any               // the page's own data
 	Errors    map[string]string // translated validation messages, by form field
+	Card      bool              // an identity page in the frame: its content in a card
 	zone      *time.Location
 }
 
@@ -431,6 +432,16 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, p *page) (uiSes
 	}
 	user := id.User
 	p.User, p.CSRF, p.Restricted = &user, cc.Value, id.Restricted
+	if !id.Restricted {
+		// The account pages sit in the CRM's frame, with its navigation;
+		// appPage replaces this with the page's own.
+		pr, err := s.crm.Principal(ctx, access.Subject{UserID: id.User.ID, Actor: id.Actor(), Role: id.User.Role})
+		if err != nil {
+			s.uiInternal(w, r, p, err)
+			return uiSession{}, false
+		}
+		p.Nav, p.Card = navFor(pr), true
+	}
 	return uiSession{token: c.Value, id: id}, true
 }
 

@@ -147,7 +147,7 @@ func (s *Server) appPage(w http.ResponseWriter, r *http.Request, path string, o 
 	}
 	pg.zone = vals.Location()
 	pg.Today = s.now().In(pg.zone).Format(time.DateOnly)
-	pg.Principal, pg.Nav, pg.Active = &p, navFor(p), o.active
+	pg.Principal, pg.Nav, pg.Active, pg.Card = &p, navFor(p), o.active, false
 	pg.Watermark = o.customerData && vals.Bool(settings.UIWatermark)
 	return pg, p, true
 }

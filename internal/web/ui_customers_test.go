@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -84,8 +83,6 @@ func (h *crmHarness) principal(email string) access.Principal {
 	h.t.Fatalf("no user %s", email)
 	return access.Principal{}
 }
-
-var customerLink = regexp.MustCompile(`href="/customers/([0-9a-f-]{36})"`)
 
 // createByForm creates a customer through the form and returns its id.
 func (c *uiClient) createByForm(form url.Values) string {

@@ -830,7 +830,7 @@ func TestUICatalogues(t *testing.T) {
 			areas = append(areas, a)
 		}
 	}
-	goKey := regexp.MustCompile(`"((?:` + strings.Join(areas, "|") + `)\.[a-z0-9_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:` + strings.Join(areas, "|") + `)\.[a-z0-9_.]*[a-z0-9_])"`)
 	files, err := filepath.Glob("ui*.go")
 	if err != nil {
 		t.Fatal(err)
