@@ -59,31 +59,7 @@ func (s *Service) ImportCustomers(ctx context.Context, p access.Principal, rows 
 		return res, s.deny(ctx, p, action, "customer", "", err)
 	}
 	now := s.now().UTC()
-	var valid []bundle
-	for _, r := range rows {
-		b := bundle{line: r.Line}
-		c := &b.customer
-		set, err := applyCustomer(c, r.Fields, true)
-		if err != nil {
-			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: shortErr(err)})
-			continue
-		}
-		if err := checkEditable(p, access.RelFull, set, true); err != nil {
-			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: err.Error()})
-			continue
-		}
-		if err := s.applyBundle(&b, r, p, now); err != nil {
-			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: shortErr(err)})
-			continue
-		}
-		owner, err := access.OwnerOnCreate(p, deref(r.Fields.OwnerID), r.Fields.OwnerID != nil)
-		if err != nil {
-			res.Errors = append(res.Errors, RowError{Line: r.Line, Msg: "owner: " + err.Error()})
-			continue
-		}
-		c.ID, c.OwnerID, c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.Version = newID(), owner, p.Actor, now, now, 1
-		valid = append(valid, b)
-	}
+	valid := s.validateImport(p, rows, &res, now)
 	// Owners must be active users: checked here, so a row naming a disabled
 	// one is reported with its line instead of failing a whole batch later.
 	valid, err := s.checkImportOwners(ctx, p, valid, &res)

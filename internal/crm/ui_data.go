@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"time"
 
 	"github.com/custos/custos/internal/access"
 	"github.com/custos/custos/internal/audit"
@@ -32,7 +33,7 @@ func (s *Service) CheckImport(ctx context.Context, p access.Principal, rows []Im
 	if err := access.Require(p, access.Create); err != nil {
 		return out, s.deny(ctx, p, action, "customer", "", err)
 	}
-	valid := s.validateImport(p, rows, &res)
+	valid := s.validateImport(p, rows, &res, s.now().UTC())
 	valid, err := s.checkImportOwners(ctx, p, valid, &res)
 	if err != nil {
 		return out, err
@@ -44,12 +45,10 @@ func (s *Service) CheckImport(ctx context.Context, p access.Principal, rows []Im
 }
 
 // validateImport is the row loop of ImportCustomers (import.go): it
-// returns the rows that pass, as bundles ready to insert, and appends the
-// others to res.Errors. ImportCustomers should call it too, so that the
-// preview and the import can never disagree; until then the two loops must
-// be kept identical (TestCheckImportMatchesImport checks them).
-func (s *Service) validateImport(p access.Principal, rows []ImportRow, res *ImportResult) []bundle {
-	now := s.now().UTC()
+// returns the rows that pass, as bundles ready to insert (stamped now), and
+// appends the others to res.Errors. ImportCustomers calls it too, so the
+// preview and the import cannot disagree (TestCheckImportMatchesImport).
+func (s *Service) validateImport(p access.Principal, rows []ImportRow, res *ImportResult, now time.Time) []bundle {
 	var valid []bundle
 	for _, r := range rows {
 		b := bundle{line: r.Line}
