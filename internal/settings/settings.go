@@ -8,6 +8,7 @@ package settings
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -104,6 +105,20 @@ func urls(v string) (string, error) {
 	for _, f := range fields {
 		if !strings.HasPrefix(f, "file:///") && !strings.HasPrefix(f, "s3://") {
 			return "", fmt.Errorf("each destination must be a file:///absolute/path or s3://bucket URL")
+		}
+		// Settings are shown to administrators and their changes are
+		// audited with both values: a credential must not be in one.
+		u, err := url.Parse(f)
+		if err != nil {
+			return "", fmt.Errorf("a destination is not a valid URL")
+		}
+		if u.User != nil {
+			return "", fmt.Errorf("a destination must not carry credentials: give S3 keys in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
+		}
+		for k := range u.Query() {
+			if k := strings.ToLower(k); strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "token") || strings.Contains(k, "key") {
+				return "", fmt.Errorf("a destination must not carry credentials: give S3 keys in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
+			}
 		}
 	}
 	return strings.Join(fields, " "), nil

@@ -22,6 +22,11 @@ func TestValidate(t *testing.T) {
 		{PoolReturnDays + ".", "90", "", "unknown setting"},
 		{"colour", "red", "", "unknown setting"},
 		{PoolWarnDays, "", "", ""}, // reset to default
+		{BackupDestinations, " file:///b  s3://bk?region=x ", "file:///b s3://bk?region=x", ""},
+		{BackupDestinations, "s3://AKIA:s3cr3t@bk", "", "must not carry credentials"},
+		{BackupDestinations, "s3://bk?secret_access_key=x", "", "must not carry credentials"},
+		{BackupDestinations, "http://bk", "", "file:///absolute/path or s3://bucket"},
+		{UIWatermark, "off", "off", ""},
 	} {
 		got, err := Validate(tc.key, tc.value)
 		if tc.err != "" {
