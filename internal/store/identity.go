@@ -33,18 +33,20 @@ func (tx *Tx) GetLoginThrottle(ctx context.Context, key string) (LoginThrottle, 
 // RecordLoginFailure counts one failure for key in a single atomic statement:
 // the count restarts when the window has passed, and reaching threshold sets
 // locked_until = now + lockFor. It returns the counter after the update.
+// (A parameter that is only the result of a CASE has no type PostgreSQL can
+// infer: the casts make it the column's.)
 func (tx *Tx) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, threshold int, lockFor time.Duration) (LoginThrottle, error) {
 	n, stale, until := Micros(now), Micros(now.Add(-window)), Micros(now.Add(lockFor))
 	var t LoginThrottle
 	var ws int64
 	var locked sql.NullInt64
 	err := tx.queryRow(ctx, `INSERT INTO login_throttle (key, failures, window_start, locked_until)
-		VALUES (?, 1, ?, CASE WHEN 1 >= ? THEN ? ELSE NULL END)
+		VALUES (?, 1, ?, CASE WHEN 1 >= ? THEN CAST(? AS BIGINT) ELSE NULL END)
 		ON CONFLICT (key) DO UPDATE SET
 			failures = CASE WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.failures + 1 END,
 			window_start = CASE WHEN login_throttle.window_start < ? THEN ? ELSE login_throttle.window_start END,
 			locked_until = CASE
-				WHEN (CASE WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.failures + 1 END) >= ? THEN ?
+				WHEN (CASE WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.failures + 1 END) >= ? THEN CAST(? AS BIGINT)
 				ELSE login_throttle.locked_until END
 		RETURNING failures, window_start, locked_until`,
 		key, n, threshold, until,

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"UserForeignKeys", testUserForeignKeys},
 		{"Sessions", testSessions},
 		{"APITokens", testAPITokens},
+		{"LoginThrottle", testLoginThrottle},
 		{"CustomerRoundTrip", testCustomerRoundTrip},
 		{"CustomerScope", testCustomerScope},
 		{"ListCustomersOrderAndPaging", testListCustomersOrderAndPaging},
