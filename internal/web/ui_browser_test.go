@@ -471,6 +471,55 @@ func TestUIBrowserE2E(t *testing.T) {
 	b.shoot("zh-not-found.png")
 	b.signOut()
 
+	// 4. The administrator's and security officer's screens, in both
+	// languages: each must render in the frame, with nothing the CSP would
+	// block, and each is photographed.
+	b.signIn("ada@example.com", "zh-CN")
+	csv := filepath.Join(t.TempDir(), "customers.csv")
+	if err := os.WriteFile(csv, []byte("客户名称,电话,邮箱,级别,标签\n宁波港湾贸易有限公司,13812340000,ning@example.com,a,展会\n坏电话公司,12ab,,b,\n,13812340001,,c,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"zh-CN", "en"} {
+		short := map[string]string{"zh-CN": "zh", "en": "en"}[lang]
+		b.open("/?lang=" + lang)
+		// sel must match something on the page: what it is for.
+		for _, pg := range []struct{ path, shot, sel string }{
+			{"/admin/users", "admin-users", "table.list tbody tr"},
+			{"/admin/roles/sales", "admin-role-matrix", `table.matrix input[type="radio"][value="masked"]:checked`},
+			{"/admin/grants", "admin-grants", "form"},
+			{"/customers/" + id + "/shares", "admin-shares", "form"},
+			{"/audit?action=customer.reveal", "audit", "table.list tbody tr"},
+			{"/alerts?status=all", "alerts", "main h1"},
+			{"/admin/backups", "backups", "main h1"},
+			{"/exports", "exports", "main h1"},
+			{"/exports/new", "export-request", `form input[name="password"]`},
+			{"/account", "account", "main h1"},
+			{"/account/sessions", "sessions", ".session.current"},
+		} {
+			b.open(pg.path)
+			if n := b.eval(`String(document.querySelectorAll(` + "`" + pg.sel + "`" + `).length)`); n == "0" {
+				t.Fatalf("%s: nothing matches %s", pg.path, pg.sel)
+			}
+			if n := b.eval(`String(document.querySelectorAll(".appnav a").length)`); n == "0" {
+				t.Fatalf("%s has no navigation", pg.path)
+			}
+			b.shoot(short + "-" + pg.shot + ".png")
+		}
+		b.open("/import")
+		b.do("upload a file to import",
+			chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csv}),
+			chromedp.Click(chromedp.CSS(`form[action="/import"] button[type="submit"]`)),
+		)
+		b.at("/import/preview")
+		b.wantText("main", "宁波港湾贸易有限公司")
+		b.shoot(short + "-import-preview.png")
+		b.do("discard the upload", chromedp.Click(chromedp.CSS(`form[action="/import/discard"] button[type="submit"]`)))
+		b.at("/import?m=discarded")
+	}
+	if c := b.consoleText(); strings.Contains(c, "Content Security Policy") && strings.Count(c, "Content Security Policy") > 1 {
+		t.Fatalf("a page broke the CSP:\n%s", c)
+	}
+
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.dialogs) > 0 {
