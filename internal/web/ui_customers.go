@@ -222,6 +222,21 @@ func (d *customerDetail) Masked(field string) bool { return slices.Contains(d.C.
 // Shown reports whether the viewer sees field at all.
 func (d *customerDetail) Shown(field string) bool { return !slices.Contains(d.C.HiddenFields, field) }
 
+// customerPost starts a POST on one customer: the page (its language
+// switch leads back to the customer) and the customer's {id}.
+func (s *Server) customerPost(w http.ResponseWriter, r *http.Request) (*page, access.Principal, string, bool) {
+	pg, p, ok := s.appPage(w, r, "", appOpts{active: "customers", customerData: true})
+	if !ok {
+		return nil, access.Principal{}, "", false
+	}
+	id, ok := s.customerID(w, r, pg)
+	if !ok {
+		return nil, access.Principal{}, "", false
+	}
+	pg.Path = "/customers/" + id
+	return pg, p, id, true
+}
+
 // customerID returns the {id} of a customer page, or answers not found.
 func (s *Server) customerID(w http.ResponseWriter, r *http.Request, pg *page) (string, bool) {
 	id := r.PathValue("id")
@@ -299,15 +314,10 @@ func (s *Server) renderDetail(w http.ResponseWriter, r *http.Request, pg *page, 
 // uiReveal unmasks one field with a reason and shows it on the detail page,
 // once: the value is in this response only, never in a URL or a redirect.
 func (s *Server) uiReveal(w http.ResponseWriter, r *http.Request) {
-	pg, p, ok := s.appPage(w, r, "", appOpts{active: "customers", customerData: true})
+	pg, p, id, ok := s.customerPost(w, r)
 	if !ok {
 		return
 	}
-	id, ok := s.customerID(w, r, pg)
-	if !ok {
-		return
-	}
-	pg.Path = "/customers/" + id
 	field, reason := r.PostForm.Get("field"), strings.TrimSpace(r.PostForm.Get("reason"))
 	d := &customerDetail{FollowUp: interactionForm{Kind: "call"}, RevealField: field}
 	if reason == "" {
@@ -339,15 +349,10 @@ func (s *Server) uiReveal(w http.ResponseWriter, r *http.Request) {
 
 // uiAddInteraction adds an interaction (a follow-up) to the timeline.
 func (s *Server) uiAddInteraction(w http.ResponseWriter, r *http.Request) {
-	pg, p, ok := s.appPage(w, r, "", appOpts{active: "customers", customerData: true})
+	pg, p, id, ok := s.customerPost(w, r)
 	if !ok {
 		return
 	}
-	id, ok := s.customerID(w, r, pg)
-	if !ok {
-		return
-	}
-	pg.Path = "/customers/" + id
 	f := r.PostForm
 	form := interactionForm{Kind: f.Get("kind"), Summary: f.Get("summary"), OccurredAt: f.Get("occurred_at"),
 		NextFollowUp: strings.TrimSpace(f.Get("next_follow_up")), ContactID: f.Get("contact_id")}
@@ -391,15 +396,10 @@ func (s *Server) uiAddInteraction(w http.ResponseWriter, r *http.Request) {
 
 // uiAddContact adds a contact person.
 func (s *Server) uiAddContact(w http.ResponseWriter, r *http.Request) {
-	pg, p, ok := s.appPage(w, r, "", appOpts{active: "customers", customerData: true})
+	pg, p, id, ok := s.customerPost(w, r)
 	if !ok {
 		return
 	}
-	id, ok := s.customerID(w, r, pg)
-	if !ok {
-		return
-	}
-	pg.Path = "/customers/" + id
 	f := r.PostForm
 	form := contactForm{Name: f.Get("name"), Title: f.Get("title"), Phone: f.Get("phone"), Email: f.Get("email"), Notes: f.Get("notes")}
 	in := crm.ContactFields{Name: &form.Name, Title: &form.Title, Notes: &form.Notes, Phones: lines(form.Phone), Emails: lines(form.Email)}
@@ -465,11 +465,7 @@ func (s *Server) uiDeleteCustomer(w http.ResponseWriter, r *http.Request) {
 // customerAction runs a one-button action on a customer and goes back to
 // it (or, after a delete or release, to the list).
 func (s *Server) customerAction(w http.ResponseWriter, r *http.Request, done string, act func(context.Context, access.Principal, string) error) {
-	pg, p, ok := s.appPage(w, r, "", appOpts{active: "customers", customerData: true})
-	if !ok {
-		return
-	}
-	id, ok := s.customerID(w, r, pg)
+	pg, p, id, ok := s.customerPost(w, r)
 	if !ok {
 		return
 	}
@@ -621,11 +617,7 @@ func (s *Server) uiEditCustomer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uiUpdateCustomer(w http.ResponseWriter, r *http.Request) {
-	pg, p, ok := s.appPage(w, r, "", appOpts{active: "customers", customerData: true})
-	if !ok {
-		return
-	}
-	id, ok := s.customerID(w, r, pg)
+	pg, p, id, ok := s.customerPost(w, r)
 	if !ok {
 		return
 	}
