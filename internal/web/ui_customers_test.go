@@ -15,6 +15,7 @@ import (
 	"github.com/custos/custos/internal/audit"
 	"github.com/custos/custos/internal/auth"
 	"github.com/custos/custos/internal/crm"
+	"github.com/custos/custos/internal/settings"
 )
 
 // crmHarness is the pages' harness with a sales team: 李雷 (sales, from
@@ -99,10 +100,34 @@ func (c *uiClient) createByForm(form url.Values) string {
 
 func TestUICustomerJourney(t *testing.T) {
 	h := newCRMHarness(t)
+	stranger := h.client("en")
+	for _, path := range []string{"/", "/customers", "/pool", "/customers/new", "/watermark.svg"} {
+		wantRedirect(t, stranger.get(path), "/login")
+	}
 	rep := h.signIn("sales@example.com", "zh-CN")
 
+	// The watermark tile names the viewer and the day; the pages with
+	// customer data use it, the others do not.
+	w := rep.get("/watermark.svg")
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(w.Body.String(), "李雷 sales@example.com") ||
+		!strings.Contains(w.Body.String(), h.clock.now().In(chinaTime).Format("2006-01-02")) {
+		t.Fatalf("watermark: %d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(rep.get("/customers").Body.String(), `<body class="wm">`) || strings.Contains(rep.get("/account").Body.String(), `class="wm"`) {
+		t.Fatal("the watermark is not where customer data is, or where it is not")
+	}
+	if _, err := h.n.CRM.SetSetting(context.Background(), access.Operator("test"), settings.UIWatermark, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rep.get("/customers").Body.String(), `class="wm"`) {
+		t.Fatal("ui.watermark off, and the watermark is still there")
+	}
+	if _, err := h.n.CRM.SetSetting(context.Background(), access.Operator("test"), settings.UIWatermark, ""); err != nil {
+		t.Fatal(err)
+	}
+
 	// Home: nothing due yet, and the navigation the rep's role allows.
-	w := rep.get("/")
+	w = rep.get("/")
 	wantBody(t, w, http.StatusOK, "李雷，您好", "没有待跟进的客户", `href="/customers"`, `href="/pool"`)
 	checkPageHeaders(t, w)
 	if strings.Contains(w.Body.String(), `href="/admin/users"`) || strings.Contains(w.Body.String(), `href="/audit"`) {
