@@ -263,7 +263,13 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, p *page) bool
 		return false
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
-		// A file upload (the import): bounded, kept in memory, never on disk.
+		// A file upload: only the import takes one (its session is
+		// resolved before this), bounded, kept in memory, never on disk.
+		// Anywhere else a multipart body is refused unread.
+		if !uploadRoutes[r.Pattern] {
+			s.uiErrorPage(w, r, p, http.StatusUnsupportedMediaType, "error.bad_form")
+			return false
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
 		if err := r.ParseMultipartForm(maxUploadBytes); err != nil {
 			s.uiErrorPage(w, r, p, http.StatusBadRequest, "error.bad_form")
@@ -278,6 +284,9 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, p *page) bool
 	}
 	return true
 }
+
+// uploadRoutes are the routes whose forms may carry a file.
+var uploadRoutes = map[string]bool{"POST /import": true}
 
 func equalTokens(a, b string) bool {
 	return a != "" && len(a) == len(b) && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1

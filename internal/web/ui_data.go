@@ -76,9 +76,10 @@ func (s *Server) uiDataRoutes() []UIRoute {
 // is what a pending upload deserves. The bounds: one upload per user (a new
 // one replaces it), bound to the session that uploaded it (its CSRF token,
 // hashed) and to a random token carried by the preview's form, dropped 15
-// minutes after the upload, at most pendingMax uploads and pendingMaxBytes
-// of files (by their size as uploaded) held at once, the oldest dropped
-// first. A confirmation takes the upload out, so it imports once.
+// minutes after the upload (by a timer, also when nobody imports again),
+// at most pendingMax uploads and pendingMaxBytes held at once (counting
+// what the parsed rows take), the oldest dropped first; files of at most
+// webImportMaxRows rows, importParsers parsed at a time. A confirmation takes the upload out, so it imports once.
 type pendingImports struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -89,7 +90,15 @@ const (
 	pendingTTL      = 15 * time.Minute
 	pendingMax      = 32
 	pendingMaxBytes = 96 << 20
+
+	// webImportMaxRows bounds an import through the pages; a larger file
+	// is for `custos import`.
+	webImportMaxRows = 20000
+	importParsers    = 2
 )
+
+// importParsing admits importParsers uploads to be parsed at once.
+var importParsing = make(chan struct{}, importParsers)
 
 // pendingImport is one user's upload (parsed), or, once confirmed, its
 // outcome (Parsed is then empty).
@@ -140,7 +149,18 @@ func (pi *pendingImports) put(user string, e *pendingImport) string {
 		delete(pi.byUser, oldest)
 	}
 	pi.byUser[user] = e
+	// Dropped when it expires even if nobody touches the store again.
+	time.AfterFunc(pendingTTL, func() { pi.expire(user, e) })
 	return e.token
+}
+
+// expire removes the user's entry if it is still e.
+func (pi *pendingImports) expire(user string, e *pendingImport) {
+	pi.mu.Lock()
+	defer pi.mu.Unlock()
+	if pi.byUser[user] == e {
+		delete(pi.byUser, user)
+	}
 }
 
 // get returns (a copy of) the user's upload or outcome if the session is
@@ -275,15 +295,29 @@ func (d *dataPages) importUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	owners := map[string]string{}
+	// Parsing holds the whole file as rows: at most importParsers at once.
+	select {
+	case importParsing <- struct{}{}:
+		defer func() { <-importParsing }()
+	case <-ctx.Done():
+		return
+	}
+	owners, unknown := map[string]string{}, map[string]error{}
 	parsed, err := customercsv.Parse(f, fd.Encoding, func(email string) (string, error) {
+		if err, ok := unknown[email]; ok {
+			return "", err // asked once per upload, not once per row
+		}
 		u, err := d.s.auth.FindUserByEmail(ctx, email)
 		if err != nil {
+			unknown[email] = err
 			return "", err
 		}
 		owners[u.ID] = email
 		return u.ID, nil
 	})
+	if err == nil && len(parsed.Rows)+len(parsed.Errors) > webImportMaxRows {
+		err = csvio.ErrTooManyRows
+	}
 	if err != nil {
 		// A header or file problem: the messages quote header cells at
 		// most, never a value (internal/csvio).
@@ -295,7 +329,10 @@ func (d *dataPages) importUpload(w http.ResponseWriter, r *http.Request) {
 		d.s.uiFail(w, r, pg, err)
 		return
 	}
-	d.pending.put(p.UserID, &pendingImport{session: uploadSession(pg), size: fh.Size, Name: fh.Filename,
+	// What the upload holds is its rows, not its bytes: about 300 bytes a
+	// row once parsed, whatever the file's size.
+	size := max(fh.Size, int64(len(parsed.Rows)+len(parsed.Errors))*300)
+	d.pending.put(p.UserID, &pendingImport{session: uploadSession(pg), size: size, Name: fh.Filename,
 		Encoding: parsed.Encoding, Parsed: parsed, Owners: owners, Check: check})
 	uiRedirect(w, r, "/import/preview")
 }

@@ -359,6 +359,7 @@ func TestUIDataImportBadFile(t *testing.T) {
 		{"no file", "", "", "auto", "请选择一个非空的 CSV 文件"},
 		{"empty file", "x.csv", "", "auto", "请选择一个非空的 CSV 文件"},
 		{"bad encoding", "x.csv", "name\nAcme\n", "latin-1", "请选择列表中的编码"},
+		{"too many rows", "x.csv", "name\n" + strings.Repeat("Acme\n", webImportMaxRows+1), "auto", "网页单次导入上限"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := dataUpload(t, c, csrf, tc.file, []byte(tc.content), tc.encoding)
@@ -368,6 +369,17 @@ func TestUIDataImportBadFile(t *testing.T) {
 	}
 	// Nothing is pending.
 	wantRedirect(t, c.get("/import/preview"), "/import?m=expired")
+
+	// Only the import takes a file: a multipart body anywhere else, and
+	// before any sign-in, is refused unread.
+	for target, want := range map[string]int{"/login": http.StatusUnsupportedMediaType, "/customers": http.StatusSeeOther, "/import": http.StatusSeeOther} {
+		w := dataPost(h.client("en"), target, "multipart/form-data; boundary=x", bytes.Repeat([]byte("x"), 1<<20))
+		if w.Code != want {
+			t.Fatalf("a stranger's multipart to %s: %d, want %d", target, w.Code, want)
+		}
+	}
+	w := dataPost(c, "/customers", "multipart/form-data; boundary=x", []byte("--x--"))
+	wantBody(t, w, http.StatusUnsupportedMediaType)
 }
 
 // An upload is bound to the user and the session that made it.
