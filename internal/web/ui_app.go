@@ -344,6 +344,7 @@ func (s *Server) uiWatermark(w http.ResponseWriter, r *http.Request) {
 type homeData struct {
 	Due      []crm.FollowUp
 	More     bool
+	Limit    int // how many are shown at most
 	Customer bool // the viewer may read customers
 }
 
@@ -355,7 +356,7 @@ func (s *Server) uiHome(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := &homeData{Customer: p.Can(access.Read)}
+	d := &homeData{Customer: p.Can(access.Read), Limit: homeFollowUps}
 	if d.Customer {
 		due, err := s.crm.FollowUps(r.Context(), p, pg.Today, homeFollowUps+1)
 		if err != nil {

@@ -329,7 +329,9 @@ func (s *Server) uiReveal(w http.ResponseWriter, r *http.Request) {
 	var ve *crm.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		d.RevealFailure = strings.Join(errorList(pg, ve), "; ")
+		// Only a forged form names a field that is not masked: say it at
+		// the top, where it shows whatever the field.
+		pg.Error, d.RevealField = pg.msg("error.invalid_fields", strings.Join(errorList(pg, ve), "; ")), ""
 		s.renderDetail(w, r, pg, p, id, d, http.StatusBadRequest)
 		return
 	case errors.Is(err, crm.ErrQuota):

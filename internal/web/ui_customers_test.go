@@ -164,6 +164,8 @@ func TestUICustomerJourney(t *testing.T) {
 	}
 	w = rep.postForm("/customers/"+id, "/customers/"+id+"/reveal", url.Values{"field": {"phone"}, "reason": {" "}})
 	wantBody(t, w, http.StatusBadRequest, "请填写查看此字段的原因")
+	w = rep.postForm("/customers/"+id, "/customers/"+id+"/reveal", url.Values{"field": {"tags"}, "reason": {"x"}})
+	wantBody(t, w, http.StatusBadRequest, "请更正", `role="alert"`)
 	w = rep.postForm("/customers/"+id, "/customers/"+id+"/reveal", url.Values{"field": {"phone"}, "reason": {"客户来电要求回拨"}})
 	wantBody(t, w, http.StatusOK, `data-revealed="phone">&#43;8613812345678<`, "今天剩余查看次数：49")
 	if w.Header().Get("Cache-Control") != "no-store" {
