@@ -225,6 +225,7 @@ var validationPatterns = []struct{ fragment, key string }{
 	{"search text too short", "valid.search_short"},
 	{"required", "valid.required"},
 	{"must not be empty", "valid.required"},
+	{"is empty", "valid.required"},
 	{"too long", "valid.too_long"},
 	{"at most", "valid.too_long"},
 	{"not a valid email", "valid.email"},
