@@ -345,7 +345,7 @@ func (s *Server) uiWatermark(w http.ResponseWriter, r *http.Request) {
 type homeData struct {
 	Due      []crm.FollowUp
 	More     bool
-	Limit    int // how many are shown at most
+	Limit    int  // how many are shown at most
 	Customer bool // the viewer may read customers
 }
 
