@@ -1113,3 +1113,39 @@ func (s *Service) RevokeAllSessions(ctx context.Context, ev audit.Event, userID 
 		return err
 	})
 }
+
+// Language returns the language a user chose for the pages ("" for none).
+func (s *Service) Language(ctx context.Context, userID string) (string, error) {
+	var lang string
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		lang, err = tx.UserLang(ctx, userID)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", ErrNotFound
+	}
+	return lang, err
+}
+
+// SetLanguage stores the language a user chose for the pages (a tag the
+// caller has checked, or "" to follow the browser), audited.
+func (s *Service) SetLanguage(ctx context.Context, ev audit.Event, userID, lang string) error {
+	if len(lang) > 16 {
+		return fmt.Errorf("%w: language tag too long", ErrInvalid)
+	}
+	now := s.now().UTC()
+	ev.Action, ev.ObjectType, ev.ObjectID, ev.Outcome = "user.language", "user", userID, audit.OK
+	ev.Details = map[string]any{"lang": lang}
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.SetUserLang(ctx, userID, lang); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, now, ev)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}

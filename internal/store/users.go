@@ -286,3 +286,22 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// UserLang returns the language a user chose for the pages ("" for none).
+func (tx *Tx) UserLang(ctx context.Context, id string) (string, error) {
+	var lang string
+	err := tx.queryRow(ctx, `SELECT lang FROM users WHERE id = ?`, id).Scan(&lang)
+	return lang, mapErr(err)
+}
+
+// SetUserLang stores the language a user chose for the pages.
+func (tx *Tx) SetUserLang(ctx context.Context, id, lang string) error {
+	res, err := tx.exec(ctx, `UPDATE users SET lang = ? WHERE id = ?`, lang, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

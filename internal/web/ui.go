@@ -61,6 +61,7 @@ func (s *Server) uiRoutes() []UIRoute {
 		{Method: "POST", Pattern: "/account/mfa/confirm", Handler: s.uiTOTPConfirm},
 		{Method: "GET", Pattern: "/account/password", Handler: s.uiPasswordPage},
 		{Method: "POST", Pattern: "/account/password", Handler: s.uiPassword},
+		{Method: "POST", Pattern: "/account/language", Handler: s.uiLanguage},
 		{Method: "GET", Pattern: "/account/sessions", Handler: s.uiSessions},
 		{Method: "POST", Pattern: "/account/sessions/{sid}/revoke", Handler: s.uiRevokeSession},
 		{Method: "GET", Pattern: "/account/passkeys", Handler: s.uiPasskeys},
@@ -441,6 +442,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, p *page) (uiSes
 	}
 	user := id.User
 	p.User, p.CSRF, p.Restricted = &user, cc.Value, id.Restricted
+	s.userLang(w, r, p, user.ID)
 	if !id.Restricted {
 		// The account pages sit in the CRM's frame, with its navigation;
 		// appPage replaces this with the page's own.

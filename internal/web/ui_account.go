@@ -15,6 +15,7 @@ import (
 var accountNotices = map[string]string{
 	"password": "account.done.password",
 	"mfa":      "account.done.mfa",
+	"language": "account.done.language",
 }
 
 // uiAccount shows who is signed in, with links to the security pages.
@@ -27,10 +28,40 @@ func (s *Server) uiAccount(w http.ResponseWriter, r *http.Request) {
 	if key, ok := accountNotices[r.URL.Query().Get("done")]; ok {
 		p.Notice = p.msg(key)
 	}
+	lang, err := s.auth.Language(r.Context(), sess.id.User.ID)
+	if err != nil {
+		s.uiInternal(w, r, p, err)
+		return
+	}
+	p.Data = lang
 	p.Role = roleName(p, sess.id.Role.Name)
 	p.MFA = sess.id.MFA
 	p.SignedInAt = showTime(sess.id.AuthenticatedAt)
 	s.render(w, r, http.StatusOK, "account", p)
+}
+
+// uiLanguage stores the language the user chose for the pages ("" follows
+// the browser) and applies it to this browser at once; the other browsers
+// of the user take it at their next page without a language of their own.
+func (s *Server) uiLanguage(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(w, r, "/account")
+	sess, ok := s.session(w, r, p)
+	if !ok {
+		return
+	}
+	lang := r.PostForm.Get("lang")
+	if lang != "" {
+		if lang = supportedLang(lang); lang == "" {
+			s.uiErrorPage(w, r, p, http.StatusBadRequest, "error.bad_form")
+			return
+		}
+	}
+	if err := s.auth.SetLanguage(r.Context(), sess.event(r), sess.id.User.ID, lang); err != nil {
+		s.uiInternal(w, r, p, err)
+		return
+	}
+	s.setLangCookie(w, lang)
+	uiRedirect(w, r, "/account?done=language")
 }
 
 // roleName is the translated name of a known role, else the name itself.

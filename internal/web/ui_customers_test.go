@@ -331,3 +331,26 @@ func checkInertDOM(t *testing.T, what, body string) {
 		}
 	}
 }
+
+// The language chosen on the account page follows the user to another
+// browser; "as my browser" gives the choice back to Accept-Language.
+func TestUILanguagePreference(t *testing.T) {
+	h := newCRMHarness(t)
+	a := h.signIn("sales@example.com", "zh-CN")
+	wantBody(t, a.get("/account"), http.StatusOK, "页面语言", `<option value="">跟随浏览器</option>`)
+	wantBody(t, a.postForm("/account", "/account/language", url.Values{"lang": {"fr"}}), http.StatusBadRequest)
+	wantRedirect(t, a.postForm("/account", "/account/language", url.Values{"lang": {"en"}}), "/account?done=language")
+	wantBody(t, a.get("/account?done=language"), http.StatusOK, "Your language was saved.", `<option value="en" lang="en" selected>`)
+
+	b := h.signIn("sales@example.com", "zh-CN") // another browser, asking for Chinese
+	wantBody(t, b.get("/"), http.StatusOK, "Hello, 李雷")
+	wantBody(t, b.get("/?lang=zh-CN"), http.StatusOK, "李雷，您好") // a switch still wins, in that browser
+
+	wantRedirect(t, a.postForm("/account", "/account/language", url.Values{"lang": {""}}), "/account?done=language")
+	c := h.signIn("sales@example.com", "zh-CN")
+	wantBody(t, c.get("/"), http.StatusOK, "李雷，您好")
+	page, err := h.n.CRM.QueryAudit(context.Background(), access.Operator("test"), crm.AuditQuery{Action: "user.language"})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("language changes on record: %d %v", len(page.Items), err)
+	}
+}

@@ -124,12 +124,12 @@ func supportedLang(v string) string {
 }
 
 // pickLang chooses the page language: a ?lang= switch (remembered in the
-// lang cookie), else the lang cookie, else the best match of
-// Accept-Language, else Chinese.
+// lang cookie), else the lang cookie, else (once signed in, see userLang)
+// the user's chosen language, else the best match of Accept-Language, else
+// Chinese.
 func (s *Server) pickLang(w http.ResponseWriter, r *http.Request) *locale {
 	if tag := supportedLang(r.URL.Query().Get("lang")); tag != "" {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: tag, Path: "/", MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		s.setLangCookie(w, tag)
 		return uiLocales[tag]
 	}
 	if c, err := r.Cookie(langCookie); err == nil {
@@ -138,6 +138,33 @@ func (s *Server) pickLang(w http.ResponseWriter, r *http.Request) *locale {
 		}
 	}
 	return uiLocales[matchAcceptLanguage(r.Header.Get("Accept-Language"))]
+}
+
+// setLangCookie remembers a language in this browser ("" forgets it).
+func (s *Server) setLangCookie(w http.ResponseWriter, tag string) {
+	maxAge := 365 * 24 * 3600
+	if tag == "" {
+		maxAge = -1
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: tag, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// userLang applies a signed-in user's chosen language to a page that has
+// no language of its own (no ?lang= and no cookie), and remembers it in
+// the browser.
+func (s *Server) userLang(w http.ResponseWriter, r *http.Request, p *page, userID string) {
+	if r.URL.Query().Get("lang") != "" {
+		return
+	}
+	if _, err := r.Cookie(langCookie); err == nil {
+		return
+	}
+	lang, err := s.auth.Language(r.Context(), userID)
+	if tag := supportedLang(lang); err == nil && tag != "" {
+		p.loc, p.Lang = uiLocales[tag], tag
+		s.setLangCookie(w, tag)
+	}
 }
 
 // matchAcceptLanguage returns the supported language that best matches an
