@@ -138,10 +138,13 @@ type adminRoleOption struct {
 	Name, Label string
 }
 
-// adminRoleLabel is the role's name for people: a shipped template nobody has
-// edited has its label in the catalogue; the others keep their own.
+// adminRoleLabel is the role's name for people: a shipped role whose label
+// nobody changed (its permissions or fields may have been) has its label in
+// the catalogue; the others keep their own.
 func adminRoleLabel(pg *page, r crm.Role) string {
-	if key := fmt.Sprintf("admin.role.%s", r.Name); r.Template && pg.loc.has(key) {
+	key := fmt.Sprintf("admin.role.%s", r.Name)
+	shipped := r.Template || slices.ContainsFunc(access.Templates, func(t store.Role) bool { return t.Name == r.Name && t.Label == r.Label })
+	if shipped && pg.loc.has(key) {
 		return pg.msg(key)
 	}
 	if r.Label != "" {
