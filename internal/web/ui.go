@@ -380,6 +380,9 @@ func (s *Server) checkLoginForm(w http.ResponseWriter, r *http.Request, p *page)
 type uiSession struct {
 	token string
 	id    auth.Identity
+	// principal is the identity as the guarded path sees it (nil for a
+	// restricted session, which has no navigation to build).
+	principal *access.Principal
 }
 
 func (u uiSession) event(r *http.Request) audit.Event {
@@ -443,17 +446,18 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, p *page) (uiSes
 	user := id.User
 	p.User, p.CSRF, p.Restricted = &user, cc.Value, id.Restricted
 	s.userLang(w, r, p, user.ID)
+	sess := uiSession{token: c.Value, id: id}
 	if !id.Restricted {
 		// The account pages sit in the CRM's frame, with its navigation;
-		// appPage replaces this with the page's own.
+		// appPage reuses the principal and sets the page's own.
 		pr, err := s.crm.Principal(ctx, access.Subject{UserID: id.User.ID, Actor: id.Actor(), Role: id.User.Role})
 		if err != nil {
 			s.uiInternal(w, r, p, err)
 			return uiSession{}, false
 		}
-		p.Nav, p.Card = navFor(pr), true
+		p.Nav, p.Card, sess.principal = navFor(pr), true, &pr
 	}
-	return uiSession{token: c.Value, id: id}, true
+	return sess, true
 }
 
 // restrictedMayUse lists the pages a restricted session may use: a reset

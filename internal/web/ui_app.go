@@ -133,11 +133,11 @@ func (s *Server) appPage(w http.ResponseWriter, r *http.Request, path string, o 
 	}
 	ctx := r.Context()
 	id := sess.id
-	p, err := s.crm.Principal(ctx, access.Subject{UserID: id.User.ID, Actor: id.Actor(), Role: id.User.Role})
-	if err != nil {
-		s.uiInternal(w, r, pg, err)
+	if sess.principal == nil { // a restricted session: session() lets it reach no CRM page
+		s.uiErrorPage(w, r, pg, http.StatusForbidden, "error.denied")
 		return nil, access.Principal{}, false
 	}
+	p := *sess.principal
 	p.IP, p.UserAgent, p.RequestID = clientIP(r), r.UserAgent(), requestID(ctx)
 	p.Interactive, p.AuthAt = id.Via == "session", id.AuthenticatedAt
 	vals, err := s.crm.EffectiveSettings(ctx)
